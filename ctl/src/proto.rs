@@ -1,0 +1,659 @@
+//! The control protocol's messages: one [`Request`] enum, the result types, and [`Event`]s.
+//!
+//! On the wire a request is `{"method":"<name>","params":{...}}` (params omitted for
+//! requests without any); see the crate docs for handshake and framing. Each request
+//! documents the result type its `"result"` carries.
+
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of this protocol. Bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The client's first frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    /// Protocol version the client speaks.
+    pub clawlink: u32,
+    /// Free-form client name and version, for the daemon's logs.
+    #[serde(default)]
+    pub client: String,
+}
+
+/// The daemon's answer to a matching [`Hello`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HelloOk {
+    /// Protocol version the daemon speaks.
+    pub clawlink: u32,
+    /// Daemon name and version.
+    pub daemon: String,
+}
+
+/// Every request the daemon understands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", deny_unknown_fields)]
+pub enum Request {
+    /// Daemon health and every connection it holds. Result: [`StatusReply`].
+    #[serde(rename = "status")]
+    Status,
+    /// List inbox messages, oldest first. Result: `Vec<`[`InboxMessage`]`>`.
+    #[serde(rename = "inbox.list")]
+    InboxList(InboxQuery),
+    /// One message; marks it read. Result: [`InboxMessage`].
+    #[serde(rename = "inbox.read")]
+    InboxRead(IdParam),
+    /// Mark one message (or all) read. Result: [`Count`].
+    #[serde(rename = "inbox.ack")]
+    InboxAck(AckParams),
+    /// Delete one message. Result: [`Count`].
+    #[serde(rename = "inbox.rm")]
+    InboxRemove(IdParam),
+    /// Subscribe to inbound messages; the connection then carries [`Event`]s.
+    #[serde(rename = "listen")]
+    Listen(ListenParams),
+    /// Add or replace a contact. Result: [`ContactView`].
+    #[serde(rename = "contacts.add")]
+    ContactsAdd(NewContact),
+    /// List contacts (tokens redacted). Result: `Vec<`[`ContactView`]`>`.
+    #[serde(rename = "contacts.list")]
+    ContactsList,
+    /// Remove a contact by name. Result: [`Count`].
+    #[serde(rename = "contacts.remove")]
+    ContactsRemove(NameParam),
+    /// Import contacts (and a relay identity) read by the CLI from a seed skill dir. Result: [`ImportReply`].
+    #[serde(rename = "import")]
+    Import(ImportParams),
+    /// Send a message to a contact or a gateway URL through the outbox. Result: [`SendReply`].
+    #[serde(rename = "send")]
+    Send(SendParams),
+    /// Handshake plus a `health` round trip against a gateway. Result: [`PingReply`].
+    #[serde(rename = "ping")]
+    Ping(PingParams),
+    /// Pending and recent outbound messages. Result: `Vec<`[`OutboxEntry`]`>`.
+    #[serde(rename = "outbox.list")]
+    OutboxList,
+    /// Relay commands (the seed's `relay-client.js`). Result: see [`RelayRequest`].
+    #[serde(rename = "relay")]
+    Relay(RelayRequest),
+    /// Nexus commands (the protocol CLI's `nexus.sh`). Result: [`NexusReply`].
+    #[serde(rename = "nexus")]
+    Nexus(NexusRequest),
+    /// Stop the daemon gracefully (same path as SIGTERM). Result: `{}`.
+    #[serde(rename = "shutdown")]
+    Shutdown,
+}
+
+impl Request {
+    /// The wire name of the request, for logs (never its params, which may hold secrets).
+    pub fn method(&self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::InboxList(_) => "inbox.list",
+            Request::InboxRead(_) => "inbox.read",
+            Request::InboxAck(_) => "inbox.ack",
+            Request::InboxRemove(_) => "inbox.rm",
+            Request::Listen(_) => "listen",
+            Request::ContactsAdd(_) => "contacts.add",
+            Request::ContactsList => "contacts.list",
+            Request::ContactsRemove(_) => "contacts.remove",
+            Request::Import(_) => "import",
+            Request::Send(_) => "send",
+            Request::Ping(_) => "ping",
+            Request::OutboxList => "outbox.list",
+            Request::Relay(_) => "relay",
+            Request::Nexus(_) => "nexus",
+            Request::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// `{"id": N}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdParam {
+    /// Inbox message id.
+    pub id: u64,
+}
+
+/// `{"name": "..."}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameParam {
+    /// Contact name.
+    pub name: String,
+}
+
+/// Filters for [`Request::InboxList`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxQuery {
+    /// Only unread messages.
+    pub unread: bool,
+    /// Only messages whose sender equals this name.
+    pub from: Option<String>,
+    /// Only messages from this source (`webhook`, `relay`, `nexus`).
+    pub source: Option<String>,
+    /// At most this many, the newest ones (still printed oldest first).
+    pub limit: Option<u32>,
+}
+
+/// Params of [`Request::InboxAck`]: exactly one of `id` or `all`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AckParams {
+    /// The message to mark read.
+    pub id: Option<u64>,
+    /// Mark every message read.
+    pub all: bool,
+}
+
+/// Params of [`Request::Listen`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenParams {
+    /// Only messages from this source (`webhook`, `relay`, `nexus`).
+    pub source: Option<String>,
+}
+
+/// A count of things changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Count {
+    /// How many.
+    pub count: u64,
+}
+
+/// One message in the durable inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxMessage {
+    /// Local id, increasing in arrival order.
+    pub id: u64,
+    /// Where it came from: `webhook`, `relay`, `nexus`.
+    pub source: String,
+    /// The id the source gave it, used to store duplicates once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    /// Sender as the source names it.
+    pub from: String,
+    /// The text.
+    pub message: String,
+    /// RFC 3339 UTC time the daemon stored it.
+    pub received_at: String,
+    /// Whether the user has read or acknowledged it.
+    pub read: bool,
+    /// Source-specific fields (relay URL, Nexus session id, cursor, verified, ...).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub meta: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Events on a subscription.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A message was stored in the inbox.
+    Message {
+        /// The stored message.
+        message: InboxMessage,
+    },
+    /// The subscriber fell behind and this many messages were not sent (they are in the inbox).
+    Lagged {
+        /// Number of skipped messages.
+        missed: u64,
+    },
+    /// The daemon is shutting down.
+    Shutdown,
+}
+
+/// Result of [`Request::Status`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReply {
+    /// Daemon version.
+    pub version: String,
+    /// Control protocol version.
+    pub protocol: u32,
+    /// Process id.
+    pub pid: u32,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// The data directory.
+    pub data_dir: String,
+    /// The control socket.
+    pub socket: String,
+    /// Webhook listener address, if enabled.
+    pub listen: Option<String>,
+    /// Inbox counts.
+    pub inbox: InboxCounts,
+    /// Outbound messages not yet delivered.
+    pub outbox_pending: u64,
+    /// One row per connection the daemon holds.
+    pub connections: Vec<ConnectionRow>,
+}
+
+/// Inbox totals.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InboxCounts {
+    /// All stored messages.
+    pub total: u64,
+    /// Messages not yet read.
+    pub unread: u64,
+}
+
+/// One connection in `status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConnectionRow {
+    /// `gateway`, `relay` or `nexus`.
+    pub kind: String,
+    /// URL, relay identity or session id.
+    pub target: String,
+    /// `connecting`, `connected`, `backoff`, `idle`, `failed`, ...
+    pub state: String,
+    /// The last error seen, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Last measured round trip, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// Transport-specific facts (protocol, server version, expiry, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub info: BTreeMap<String, String>,
+}
+
+/// A contact as given by `contacts add` (the seed's fields).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    /// Unique name, used with `send --to`.
+    pub name: String,
+    /// Where to reach it: a gateway `ws://`/`wss://` URL, or `relay://HOST:PORT/ID`.
+    pub url: String,
+    /// Gateway token (secret).
+    #[serde(default)]
+    pub token: Secret,
+    /// Free-text description.
+    #[serde(default)]
+    pub desc: String,
+}
+
+/// A contact as listed: the token is never included, only whether one is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContactView {
+    /// Name.
+    pub name: String,
+    /// URL.
+    pub url: String,
+    /// Always `***` (set) or `(none)`.
+    pub token: String,
+    /// Description.
+    pub desc: String,
+    /// RFC 3339 time it was added.
+    pub added_at: String,
+}
+
+/// A relay identity as the seed's `relay-config.json` has it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayIdentity {
+    /// Relay base URL, e.g. `http://localhost:3900`.
+    pub relay: String,
+    /// Our id on the relay.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Relay secret.
+    pub secret: Secret,
+}
+
+/// Params of [`Request::Import`]: file contents the CLI read from a seed skill directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportParams {
+    /// Contacts from `contacts.json`.
+    pub contacts: Vec<NewContact>,
+    /// Identity from `relay-config.json`.
+    pub relay: Option<RelayIdentity>,
+}
+
+/// Result of [`Request::Import`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImportReply {
+    /// Contacts imported.
+    pub contacts: u64,
+    /// Whether a relay identity was imported.
+    pub relay: bool,
+}
+
+/// Params of [`Request::Send`]: the seed's `send` flags plus delivery options.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SendParams {
+    /// Contact name.
+    pub to: Option<String>,
+    /// Gateway URL, instead of a contact.
+    pub url: Option<String>,
+    /// Gateway token, with `url`.
+    pub token: Option<Secret>,
+    /// The text.
+    pub message: String,
+    /// Sender name shown to the peer.
+    pub from: Option<String>,
+    /// Gateway method: `system-event` (default), `wake`, `chat.send`, `agent`.
+    pub method: Option<String>,
+    /// Target session key (default: the peer's main session).
+    pub session: Option<String>,
+    /// Block until delivered or expired instead of returning once queued.
+    pub wait: bool,
+    /// Give up after this many seconds (default from config).
+    pub ttl_secs: Option<u64>,
+}
+
+/// Delivery state of an outbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Stored in the outbox, not yet accepted by the peer.
+    Queued,
+    /// The peer answered ok.
+    Delivered,
+    /// The peer refused it for good (bad token, missing scope, ...).
+    Failed,
+    /// The deadline passed before it could be delivered.
+    Expired,
+}
+
+/// Result of [`Request::Send`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendReply {
+    /// Outbox id (also the idempotency key sent to the peer).
+    pub id: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// `gateway`, `relay` or `nexus`.
+    pub transport: String,
+    /// URL or relay id it goes to.
+    pub target: String,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Why it is not delivered (yet), and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+}
+
+/// Params of [`Request::Ping`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PingParams {
+    /// Contact name.
+    pub to: Option<String>,
+    /// Gateway URL.
+    pub url: Option<String>,
+    /// Token for `url`.
+    pub token: Option<Secret>,
+}
+
+/// Result of [`Request::Ping`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PingReply {
+    /// The URL pinged.
+    pub url: String,
+    /// Whether the gateway answered at all.
+    pub reachable: bool,
+    /// Whether the token was accepted (absent without a token).
+    pub auth_ok: Option<bool>,
+    /// Protocol in use.
+    pub protocol: Option<u32>,
+    /// Gateway version.
+    pub server_version: Option<String>,
+    /// Round trip of `health` (or `/healthz`), in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Scopes the gateway granted.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// What went wrong.
+    pub error: Option<ApiError>,
+}
+
+/// One outbound message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Outbox id.
+    pub id: String,
+    /// Contact name or URL as given.
+    pub to: String,
+    /// `gateway`, `relay` or `nexus`.
+    pub transport: String,
+    /// Where it goes.
+    pub target: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// RFC 3339 time it was queued.
+    pub created_at: String,
+    /// RFC 3339 time after which it expires.
+    pub deadline: String,
+    /// Last error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Relay commands, named after the seed's `relay-client.js`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RelayRequest {
+    /// Save the default relay URL. Result: `{"relay": URL}`.
+    Setup {
+        /// Relay base URL.
+        relay: String,
+    },
+    /// Register an identity and keep it connected. Result: `{"relay","id","name"}`.
+    Register {
+        /// Relay URL (default: the saved one).
+        relay: Option<String>,
+        /// Our id.
+        id: String,
+        /// Display name.
+        name: String,
+        /// Secret.
+        secret: Secret,
+    },
+    /// Send through the relay (via the outbox). Result: [`SendReply`].
+    Send {
+        /// Relay URL (default: the saved one).
+        relay: Option<String>,
+        /// Recipient id.
+        to: String,
+        /// The text.
+        message: String,
+        /// Wait for the relay's acceptance.
+        #[serde(default)]
+        wait: bool,
+    },
+    /// Drain the relay's queue into the inbox. Result: `Vec<`[`InboxMessage`]`>` (the new ones).
+    Poll {
+        /// Relay URL (default: the saved one).
+        relay: Option<String>,
+    },
+    /// Users on the relay. Result: the relay's `{count, users}`.
+    Users {
+        /// Relay URL (default: the saved one).
+        relay: Option<String>,
+    },
+}
+
+/// Nexus commands, named after the protocol CLI's `nexus.sh`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NexusRequest {
+    /// `create`.
+    Create {
+        /// Server URL override.
+        url: Option<String>,
+        /// TTL in seconds.
+        ttl: Option<u64>,
+        /// Max agents.
+        max_agents: Option<u32>,
+        /// Greeting at cursor 0.
+        greeting: Option<String>,
+        /// Join as creator with this agent id.
+        creator_agent_id: Option<String>,
+    },
+    /// `status SID`.
+    Status {
+        /// Server URL override.
+        url: Option<String>,
+        /// Session id.
+        sid: String,
+    },
+    /// `join SID --agent-id ID`.
+    Join {
+        /// Server URL override.
+        url: Option<String>,
+        /// Session id.
+        sid: String,
+        /// Our agent id.
+        agent_id: String,
+    },
+    /// `leave SID`.
+    Leave {
+        /// Session id.
+        sid: String,
+    },
+    /// `pair SID`.
+    Pair {
+        /// Server URL override.
+        url: Option<String>,
+        /// Session id.
+        sid: String,
+    },
+    /// `claim CODE --agent-id ID`.
+    Claim {
+        /// Server URL override.
+        url: Option<String>,
+        /// Pairing code.
+        code: String,
+        /// Our agent id.
+        agent_id: String,
+    },
+    /// `pair-status CODE`.
+    PairStatus {
+        /// Server URL override.
+        url: Option<String>,
+        /// Pairing code.
+        code: String,
+    },
+    /// `send SID TEXT`.
+    Send {
+        /// Session id.
+        sid: String,
+        /// The text.
+        text: String,
+    },
+    /// `poll SID [--after C] [--members]`.
+    Poll {
+        /// Session id.
+        sid: String,
+        /// Exclusive cursor; when given the stored cursor is neither used nor advanced.
+        after: Option<String>,
+        /// Include members.
+        #[serde(default)]
+        members: bool,
+    },
+    /// `renew SID [--ttl N]`.
+    Renew {
+        /// Session id.
+        sid: String,
+        /// New TTL.
+        ttl: Option<u64>,
+    },
+    /// `sessions`: the sessions the daemon keeps joined.
+    Sessions,
+}
+
+/// Result of [`Request::Nexus`]: what the server said, so the CLI can print it verbatim.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NexusReply {
+    /// HTTP status (0 for a local answer).
+    pub status: u16,
+    /// The server's JSON (or a local `{"error":...}`).
+    pub body: serde_json::Value,
+    /// Human tips for stderr.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tips: Vec<String>,
+}
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// Stable machine-readable code, e.g. `not_found`, `bad_request`, `auth_failed`.
+    pub code: String,
+    /// What happened, for a human.
+    pub message: String,
+    /// What to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into(), hint: None }
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// One response line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    /// Success flag.
+    pub ok: bool,
+    /// The result, when `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// The error, when not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+}
+
+impl Response {
+    /// A success carrying `result`.
+    pub fn ok(result: serde_json::Value) -> Self {
+        Self { ok: true, result: Some(result), error: None }
+    }
+
+    /// A failure.
+    pub fn err(error: ApiError) -> Self {
+        Self { ok: false, result: None, error: Some(error) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_the_documented_shape() -> Result<(), serde_json::Error> {
+        let r: Request = serde_json::from_str(r#"{"method":"status"}"#)?;
+        assert!(matches!(r, Request::Status));
+        let r: Request = serde_json::from_str(r#"{"method":"inbox.list","params":{"unread":true}}"#)?;
+        assert!(matches!(r, Request::InboxList(InboxQuery { unread: true, .. })));
+        let r: Request = serde_json::from_str(r#"{"method":"relay","params":{"cmd":"users","relay":null}}"#)?;
+        assert!(matches!(r, Request::Relay(RelayRequest::Users { .. })));
+        assert!(serde_json::from_str::<Request>(r#"{"method":"nope"}"#).is_err());
+        let s = serde_json::to_string(&Request::Status)?;
+        assert_eq!(s, r#"{"method":"status"}"#);
+        Ok(())
+    }
+
+    #[test]
+    fn contact_debug_hides_token() {
+        let c = NewContact { name: "a".into(), url: "ws://x".into(), token: Secret::new("tok-123"), desc: String::new() };
+        assert!(!format!("{c:?}").contains("tok-123"));
+    }
+}

@@ -1,0 +1,209 @@
+//! The agent daemon's configuration file (TOML).
+//!
+//! Found at `--config`, `$CLAWLINK_CONFIG`, else `$XDG_CONFIG_HOME/clawlink/config.toml`.
+//! A missing file means "all defaults": the daemon runs with no config at all. Unknown keys
+//! are errors that name the key. SIGHUP re-reads the file; settings that need a new socket
+//! (listen address) are applied at the next start and say so in the log.
+//!
+//! ```toml
+//! [listen]                      # the inbound webhook (POST /message)
+//! addr = "127.0.0.1:19900"      # "off" disables it
+//! token = "..."                 # required when addr is not loopback (Authorization: Bearer)
+//!
+//! [local_gateway]               # deliver every inbound message into the local OpenClaw agent
+//! url = "ws://127.0.0.1:18789"
+//! token = "..."
+//! method = "system-event"       # or wake | chat.send | agent
+//! session = "agent:main:main"   # default: the gateway's main session
+//!
+//! [gateway]
+//! idle_timeout_secs = 600       # close a warm connection to a peer after this long unused
+//! request_timeout_secs = 15
+//!
+//! [outbox]
+//! ttl_secs = 86400              # give up on an undeliverable message after a day
+//!
+//! [nexus]
+//! url = "https://messaging.md"  # default server
+//! poll_interval_secs = 3
+//! ```
+
+use clawlink::Secret;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Webhook listener.
+    pub listen: ListenConfig,
+    /// Local OpenClaw agent delivery.
+    pub local_gateway: Option<LocalGatewayConfig>,
+    /// Gateway client tuning.
+    pub gateway: GatewayConfig,
+    /// Outbox policy.
+    pub outbox: OutboxConfig,
+    /// Nexus client.
+    pub nexus: NexusConfig,
+    /// Relay client.
+    pub relay: RelayConfig,
+}
+
+/// `[listen]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenConfig {
+    /// `HOST:PORT`, or `off`.
+    pub addr: String,
+    /// Bearer token required on `POST /message` (mandatory off loopback).
+    pub token: Option<Secret>,
+    /// Largest accepted body, bytes.
+    pub max_body: usize,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self { addr: "127.0.0.1:19900".into(), token: None, max_body: 64 * 1024 }
+    }
+}
+
+impl ListenConfig {
+    /// The address to bind, or `None` when disabled.
+    pub fn socket_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        if self.addr.eq_ignore_ascii_case("off") || self.addr.is_empty() {
+            return Ok(None);
+        }
+        self.addr
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("listen.addr {:?} is not HOST:PORT (e.g. 127.0.0.1:19900) or \"off\"", self.addr))
+    }
+}
+
+/// `[local_gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalGatewayConfig {
+    /// Gateway URL.
+    pub url: String,
+    /// Gateway token.
+    #[serde(default)]
+    pub token: Secret,
+    /// Delivery method.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Session key (default: the gateway's main session).
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+fn default_method() -> String {
+    "system-event".into()
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Close a warm connection after this many idle seconds.
+    pub idle_timeout_secs: u64,
+    /// Per-request timeout.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self { idle_timeout_secs: 600, request_timeout_secs: 15 }
+    }
+}
+
+/// `[outbox]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Default time to live of an outbound message.
+    pub ttl_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self { ttl_secs: 86_400 }
+    }
+}
+
+/// `[nexus]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NexusConfig {
+    /// Default server.
+    pub url: Option<String>,
+    /// Seconds between polls of a joined session.
+    pub poll_interval_secs: u64,
+}
+
+impl Default for NexusConfig {
+    fn default() -> Self {
+        Self { url: None, poll_interval_secs: 3 }
+    }
+}
+
+/// `[relay]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {}
+
+impl Config {
+    /// Reads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => anyhow::bail!("config {}: {e}", path.display()),
+        };
+        let cfg: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {}", path.display(), e.message()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks relations between fields.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(addr) = self.listen.socket_addr()? {
+            let has_token = self.listen.token.as_ref().is_some_and(|t| !t.is_empty());
+            if !crate::http::is_loopback(&addr) && !has_token {
+                anyhow::bail!(
+                    "listen.addr {addr} is reachable from other machines but no listen.token is set; \
+                     set [listen] token = \"...\" (senders then use Authorization: Bearer) or bind 127.0.0.1"
+                );
+            }
+        }
+        if let Some(lg) = &self.local_gateway {
+            if !(lg.url.starts_with("ws://") || lg.url.starts_with("wss://")) {
+                anyhow::bail!("local_gateway.url {:?} must start with ws:// or wss://", lg.url);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the config was looked for (for status and logs).
+pub fn resolve_path(explicit: Option<&Path>) -> PathBuf {
+    clawlink::paths::config_path(explicit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named_and_public_listen_needs_a_token() {
+        let err = toml::from_str::<Config>("[listen]\nadress = \"x\"\n").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("adress"), "{err}");
+        let cfg: Config = toml::from_str("[listen]\naddr = \"0.0.0.0:19900\"\n").unwrap_or_default();
+        assert!(cfg.validate().is_err());
+        let cfg: Config = toml::from_str("[listen]\naddr = \"0.0.0.0:19900\"\ntoken = \"t\"\n").unwrap_or_default();
+        assert!(cfg.validate().is_ok());
+        assert!(Config::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,1 @@
+//! Fan-out from the inbox to listeners and the local agent.

@@ -1,0 +1,1 @@
+//! The OpenClaw Gateway client (placeholder; being written).

@@ -1,0 +1,1 @@
+//! Inbound paths: each turns the outside world into inbox entries.

@@ -1,0 +1,1 @@
+//! Outbound: the outbox worker and one transport per kind.
