@@ -43,7 +43,11 @@ pub fn read_frame<R: BufRead>(reader: &mut R, max: usize) -> Result<Option<Strin
             if line.is_empty() {
                 return Ok(None);
             }
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-frame").into());
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed mid-frame",
+            )
+            .into());
         }
         if let Some(pos) = available.iter().position(|b| *b == b'\n') {
             if line.len() + pos > max {
@@ -60,7 +64,9 @@ pub fn read_frame<R: BufRead>(reader: &mut R, max: usize) -> Result<Option<Strin
         line.extend_from_slice(available);
         reader.consume(n);
     }
-    String::from_utf8(line).map(Some).map_err(|_| FrameError::NotUtf8)
+    String::from_utf8(line)
+        .map(Some)
+        .map_err(|_| FrameError::NotUtf8)
 }
 
 #[cfg(test)]
@@ -71,11 +77,20 @@ mod tests {
     #[test]
     fn reads_lines_and_stops_at_the_cap() {
         let mut r = Cursor::new(b"{\"a\":1}\n{\"b\":2}\n".to_vec());
-        assert_eq!(read_frame(&mut r, 64).ok().flatten().as_deref(), Some("{\"a\":1}"));
-        assert_eq!(read_frame(&mut r, 64).ok().flatten().as_deref(), Some("{\"b\":2}"));
+        assert_eq!(
+            read_frame(&mut r, 64).ok().flatten().as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(
+            read_frame(&mut r, 64).ok().flatten().as_deref(),
+            Some("{\"b\":2}")
+        );
         assert!(matches!(read_frame(&mut r, 64), Ok(None)));
         let mut big = Cursor::new(vec![b'x'; 100]);
-        assert!(matches!(read_frame(&mut big, 10), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            read_frame(&mut big, 10),
+            Err(FrameError::TooLarge { .. })
+        ));
         let mut bad = Cursor::new(vec![0xff, 0xfe, b'\n']);
         assert!(matches!(read_frame(&mut bad, 10), Err(FrameError::NotUtf8)));
     }

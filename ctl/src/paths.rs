@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 pub const SOCKET_NAME: &str = "clawlink.sock";
 
 fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn home() -> PathBuf {
@@ -42,7 +44,9 @@ pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
     if let Some(dir) = env_path("XDG_RUNTIME_DIR") {
         return dir.join("clawlink").join(SOCKET_NAME);
     }
-    std::env::temp_dir().join(format!("clawlink-{}", euid())).join(SOCKET_NAME)
+    std::env::temp_dir()
+        .join(format!("clawlink-{}", euid()))
+        .join(SOCKET_NAME)
 }
 
 /// The data directory.
@@ -104,17 +108,27 @@ pub enum PrivateDirError {
 /// not a symlink, owned by us, and has no group/other permissions (which it then tightens
 /// only if we created it; an existing loose directory is an error).
 pub fn ensure_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
-    let io_err = |source| PrivateDirError::Io { path: dir.to_path_buf(), source };
+    let io_err = |source| PrivateDirError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let created = match fs::symlink_metadata(dir) {
         Ok(_) => false,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err)?;
             true
         }
         Err(e) => return Err(io_err(e)),
     };
     let meta = fs::symlink_metadata(dir).map_err(io_err)?;
-    let unsafe_dir = |reason: &str| PrivateDirError::Unsafe { path: dir.to_path_buf(), reason: reason.to_string() };
+    let unsafe_dir = |reason: &str| PrivateDirError::Unsafe {
+        path: dir.to_path_buf(),
+        reason: reason.to_string(),
+    };
     if meta.file_type().is_symlink() {
         return Err(unsafe_dir("is a symlink"));
     }
@@ -122,7 +136,11 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
         return Err(unsafe_dir("is not a directory"));
     }
     if meta.uid() != euid() {
-        return Err(unsafe_dir(&format!("is owned by uid {}, not by us (uid {})", meta.uid(), euid())));
+        return Err(unsafe_dir(&format!(
+            "is owned by uid {}, not by us (uid {})",
+            meta.uid(),
+            euid()
+        )));
     }
     if meta.mode() & 0o077 != 0 {
         if created {
@@ -142,7 +160,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn private_dir_is_created_0700_and_loose_or_symlinked_ones_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+    fn private_dir_is_created_0700_and_loose_or_symlinked_ones_are_refused(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let base = std::env::temp_dir().join(format!("clawlink-paths-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         let d = base.join("a/b");
@@ -151,10 +170,16 @@ mod tests {
         let loose = base.join("loose");
         fs::create_dir(&loose)?;
         fs::set_permissions(&loose, fs::Permissions::from_mode(0o755))?;
-        assert!(matches!(ensure_private_dir(&loose), Err(PrivateDirError::Unsafe { .. })));
+        assert!(matches!(
+            ensure_private_dir(&loose),
+            Err(PrivateDirError::Unsafe { .. })
+        ));
         let link = base.join("link");
         std::os::unix::fs::symlink(&d, &link)?;
-        assert!(matches!(ensure_private_dir(&link), Err(PrivateDirError::Unsafe { .. })));
+        assert!(matches!(
+            ensure_private_dir(&link),
+            Err(PrivateDirError::Unsafe { .. })
+        ));
         fs::remove_dir_all(&base)?;
         Ok(())
     }

@@ -598,7 +598,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and message.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), hint: None }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Adds a hint.
@@ -624,12 +628,20 @@ pub struct Response {
 impl Response {
     /// A success carrying `result`.
     pub fn ok(result: serde_json::Value) -> Self {
-        Self { ok: true, result: Some(result), error: None }
+        Self {
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
     }
 
     /// A failure.
     pub fn err(error: ApiError) -> Self {
-        Self { ok: false, result: None, error: Some(error) }
+        Self {
+            ok: false,
+            result: None,
+            error: Some(error),
+        }
     }
 }
 
@@ -641,9 +653,14 @@ mod tests {
     fn requests_have_the_documented_shape() -> Result<(), serde_json::Error> {
         let r: Request = serde_json::from_str(r#"{"method":"status"}"#)?;
         assert!(matches!(r, Request::Status));
-        let r: Request = serde_json::from_str(r#"{"method":"inbox.list","params":{"unread":true}}"#)?;
-        assert!(matches!(r, Request::InboxList(InboxQuery { unread: true, .. })));
-        let r: Request = serde_json::from_str(r#"{"method":"relay","params":{"cmd":"users","relay":null}}"#)?;
+        let r: Request =
+            serde_json::from_str(r#"{"method":"inbox.list","params":{"unread":true}}"#)?;
+        assert!(matches!(
+            r,
+            Request::InboxList(InboxQuery { unread: true, .. })
+        ));
+        let r: Request =
+            serde_json::from_str(r#"{"method":"relay","params":{"cmd":"users","relay":null}}"#)?;
         assert!(matches!(r, Request::Relay(RelayRequest::Users { .. })));
         assert!(serde_json::from_str::<Request>(r#"{"method":"nope"}"#).is_err());
         let s = serde_json::to_string(&Request::Status)?;
@@ -653,7 +670,12 @@ mod tests {
 
     #[test]
     fn contact_debug_hides_token() {
-        let c = NewContact { name: "a".into(), url: "ws://x".into(), token: Secret::new("tok-123"), desc: String::new() };
+        let c = NewContact {
+            name: "a".into(),
+            url: "ws://x".into(),
+            token: Secret::new("tok-123"),
+            desc: String::new(),
+        };
         assert!(!format!("{c:?}").contains("tok-123"));
     }
 }

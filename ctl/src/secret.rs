@@ -60,6 +60,9 @@ mod tests {
         let s = Secret::new("hunter2-very-secret");
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert!(!format!("{:?}", Some(&s)).contains("hunter2"));
-        assert_eq!(serde_json::to_string(&s).ok().as_deref(), Some("\"hunter2-very-secret\""));
+        assert_eq!(
+            serde_json::to_string(&s).ok().as_deref(),
+            Some("\"hunter2-very-secret\"")
+        );
     }
 }

@@ -1,26 +1,232 @@
-//! The agent daemon role (being written).
+//! The agent daemon role: open the store, bind the control socket and the webhook, start the
+//! outbound lanes, report readiness, and run until shutdown.
+//!
+//! [`State`] is what every control handler and inbound path shares. It is built once here; the
+//! only lock in it (the config, swapped on SIGHUP) is never held across an `.await`.
 
+use crate::config::Config;
+use crate::delivery::Hub;
+use crate::inbound::Ingest;
+use crate::outbound::{Outbound, Transport};
+use crate::store::{contacts::Contacts, inbox::Inbox, kv::Kv, outbox::Outbox, Db};
+use clawlink::proto::ConnectionRow;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Command-line options of the agent daemon.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Config file.
+    /// Config file [default: $XDG_CONFIG_HOME/clawlink/config.toml]
     #[arg(long, env = "CLAWLINK_CONFIG")]
-    pub config: Option<std::path::PathBuf>,
-    /// Data directory.
+    pub config: Option<PathBuf>,
+    /// Data directory [default: $STATE_DIRECTORY or $XDG_STATE_HOME/clawlink]
     #[arg(long, env = "CLAWLINK_DATA_DIR")]
-    pub data_dir: Option<std::path::PathBuf>,
-    /// Control socket path.
+    pub data_dir: Option<PathBuf>,
+    /// Control socket [default: $XDG_RUNTIME_DIR/clawlink/clawlink.sock]
     #[arg(long, env = "CLAWLINK_SOCKET")]
-    pub socket: Option<std::path::PathBuf>,
-    /// Webhook listen address (overrides listen.addr), or "off".
+    pub socket: Option<PathBuf>,
+    /// Webhook listen address HOST:PORT, or "off" (overrides listen.addr)
     #[arg(long)]
     pub listen: Option<String>,
 }
 
+/// Something that holds connections and can describe them for `status`.
+pub trait StatusSource: Send + Sync {
+    /// One row per connection.
+    fn rows(&self) -> Vec<ConnectionRow>;
+}
+
+/// Everything the control handlers and inbound paths share.
+pub struct State {
+    /// The database.
+    pub db: Db,
+    /// The inbox.
+    pub inbox: Inbox,
+    /// Contacts.
+    pub contacts: Contacts,
+    /// Settings.
+    pub kv: Kv,
+    /// The outbox and its lanes.
+    pub outbound: Outbound,
+    /// Fan-out to listeners.
+    pub hub: Hub,
+    /// The way into the inbox.
+    pub ingest: Ingest,
+    /// Start time.
+    pub started: Instant,
+    /// Control socket path.
+    pub socket: PathBuf,
+    /// Bound webhook address.
+    pub listen: Option<SocketAddr>,
+    /// The process-wide shutdown token.
+    pub shutdown: CancellationToken,
+    /// Background tasks (joined at shutdown).
+    pub tracker: TaskTracker,
+    config: RwLock<Arc<Config>>,
+    config_path: PathBuf,
+    status_sources: RwLock<Vec<Arc<dyn StatusSource>>>,
+}
+
+impl State {
+    /// The current configuration.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Registers a source of `status` connection rows.
+    pub fn add_status_source(&self, s: Arc<dyn StatusSource>) {
+        if let Ok(mut v) = self.status_sources.write() {
+            v.push(s);
+        }
+    }
+
+    /// Rows from every status source.
+    pub fn connection_rows(&self) -> Vec<ConnectionRow> {
+        let sources = match self.status_sources.read() {
+            Ok(v) => v.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        sources.iter().flat_map(|s| s.rows()).collect()
+    }
+
+    fn reload(&self) {
+        match Config::load(&self.config_path) {
+            Ok(new) => {
+                if new.listen.addr != self.config().listen.addr {
+                    tracing::warn!("listen.addr changed; the new address is used after a restart");
+                }
+                if let Ok(mut c) = self.config.write() {
+                    *c = Arc::new(new);
+                }
+                tracing::info!(config = %self.config_path.display(), "configuration reloaded");
+            }
+            Err(e) => tracing::error!("configuration NOT reloaded: {e:#}"),
+        }
+    }
+}
+
+/// Transports available to the outbox. Each transport module adds itself here.
+fn transports(_db: &Db, _config: &Config) -> Vec<Arc<dyn Transport>> {
+    Vec::new()
+}
+
 /// Runs the agent daemon until `shutdown`.
-pub async fn run(args: Args, shutdown: CancellationToken, reload: tokio::sync::mpsc::UnboundedReceiver<()>) -> anyhow::Result<()> {
-    let _ = (args, shutdown, reload);
-    anyhow::bail!("not yet")
+pub async fn run(
+    args: Args,
+    shutdown: CancellationToken,
+    mut reload: tokio::sync::mpsc::UnboundedReceiver<()>,
+) -> anyhow::Result<()> {
+    let config_path = crate::config::resolve_path(args.config.as_deref());
+    let mut config = Config::load(&config_path)?;
+    if let Some(listen) = args.listen {
+        config.listen.addr = listen;
+        config.validate()?;
+    }
+    let data_dir = clawlink::paths::data_dir(args.data_dir.as_deref());
+    let socket = clawlink::paths::socket_path(args.socket.as_deref());
+
+    let db = Db::open(&data_dir)?;
+    let control = crate::control::bind(&socket).await?;
+    let listen_addr = config.listen.socket_addr()?;
+    let webhook = match listen_addr {
+        Some(addr) => Some(crate::http::bind(addr, "webhook listener").await?),
+        None => None,
+    };
+    let listen = match &webhook {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+
+    let tracker = TaskTracker::new();
+    let hub = Hub::new();
+    let inbox = Inbox::open(&db)?;
+    let ingest = Ingest::new(inbox.clone(), hub.clone());
+    let outbound = Outbound::new(
+        Outbox::open(&db)?,
+        transports(&db, &config),
+        shutdown.clone(),
+        tracker.clone(),
+    );
+    let state = Arc::new(State {
+        contacts: Contacts::open(&db)?,
+        kv: Kv::open(&db)?,
+        db: db.clone(),
+        inbox: inbox.clone(),
+        outbound: outbound.clone(),
+        hub,
+        ingest: ingest.clone(),
+        started: Instant::now(),
+        socket: socket.clone(),
+        listen,
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+        config: RwLock::new(Arc::new(config.clone())),
+        config_path,
+        status_sources: RwLock::new(Vec::new()),
+    });
+
+    tracker.spawn(crate::control::serve(
+        control,
+        state.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    if let Some(listener) = webhook {
+        let router = crate::inbound::webhook::router(
+            ingest,
+            inbox,
+            config.listen.token.clone(),
+            config.listen.max_body,
+        );
+        let token = shutdown.clone();
+        tracker.spawn(async move {
+            if let Err(e) = crate::http::serve(listener, router, token.clone()).await {
+                tracing::error!("webhook listener failed: {e:#}");
+                token.cancel();
+            }
+        });
+    }
+    let resumed = outbound.resume()?;
+
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %data_dir.display(),
+        socket = %socket.display(),
+        listen = ?listen,
+        resumed_outbox = resumed,
+        "clawlinkd ready"
+    );
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(()) = reload.recv() => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+                state.reload();
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    tracing::info!("shutting down: finishing in-flight requests");
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some tasks did not finish within 10 s");
+    }
+    db.flush_now()?;
+    drop(state);
+    tracing::info!("store flushed; bye");
+    Ok(())
 }

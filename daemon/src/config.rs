@@ -65,7 +65,11 @@ pub struct ListenConfig {
 
 impl Default for ListenConfig {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:19900".into(), token: None, max_body: 64 * 1024 }
+        Self {
+            addr: "127.0.0.1:19900".into(),
+            token: None,
+            max_body: 64 * 1024,
+        }
     }
 }
 
@@ -75,10 +79,12 @@ impl ListenConfig {
         if self.addr.eq_ignore_ascii_case("off") || self.addr.is_empty() {
             return Ok(None);
         }
-        self.addr
-            .parse()
-            .map(Some)
-            .map_err(|_| anyhow::anyhow!("listen.addr {:?} is not HOST:PORT (e.g. 127.0.0.1:19900) or \"off\"", self.addr))
+        self.addr.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "listen.addr {:?} is not HOST:PORT (e.g. 127.0.0.1:19900) or \"off\"",
+                self.addr
+            )
+        })
     }
 }
 
@@ -115,7 +121,10 @@ pub struct GatewayConfig {
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        Self { idle_timeout_secs: 600, request_timeout_secs: 15 }
+        Self {
+            idle_timeout_secs: 600,
+            request_timeout_secs: 15,
+        }
     }
 }
 
@@ -145,7 +154,10 @@ pub struct NexusConfig {
 
 impl Default for NexusConfig {
     fn default() -> Self {
-        Self { url: None, poll_interval_secs: 3 }
+        Self {
+            url: None,
+            poll_interval_secs: 3,
+        }
     }
 }
 
@@ -162,7 +174,8 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => anyhow::bail!("config {}: {e}", path.display()),
         };
-        let cfg: Config = toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {}", path.display(), e.message()))?;
+        let cfg: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config {}: {}", path.display(), e.message()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -180,7 +193,10 @@ impl Config {
         }
         if let Some(lg) = &self.local_gateway {
             if !(lg.url.starts_with("ws://") || lg.url.starts_with("wss://")) {
-                anyhow::bail!("local_gateway.url {:?} must start with ws:// or wss://", lg.url);
+                anyhow::bail!(
+                    "local_gateway.url {:?} must start with ws:// or wss://",
+                    lg.url
+                );
             }
         }
         Ok(())
@@ -198,11 +214,16 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named_and_public_listen_needs_a_token() {
-        let err = toml::from_str::<Config>("[listen]\nadress = \"x\"\n").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = toml::from_str::<Config>("[listen]\nadress = \"x\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("adress"), "{err}");
-        let cfg: Config = toml::from_str("[listen]\naddr = \"0.0.0.0:19900\"\n").unwrap_or_default();
+        let cfg: Config =
+            toml::from_str("[listen]\naddr = \"0.0.0.0:19900\"\n").unwrap_or_default();
         assert!(cfg.validate().is_err());
-        let cfg: Config = toml::from_str("[listen]\naddr = \"0.0.0.0:19900\"\ntoken = \"t\"\n").unwrap_or_default();
+        let cfg: Config = toml::from_str("[listen]\naddr = \"0.0.0.0:19900\"\ntoken = \"t\"\n")
+            .unwrap_or_default();
         assert!(cfg.validate().is_ok());
         assert!(Config::default().validate().is_ok());
     }

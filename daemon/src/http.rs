@@ -14,22 +14,33 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 /// Binds `addr`, turning the usual failures into sentences.
 pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::AddrInUse => anyhow::anyhow!("{what}: {addr} is already in use by another process; choose another address"),
-        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!("{what}: not allowed to bind {addr} (ports below 1024 need privileges)"),
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "{what}: {addr} is already in use by another process; choose another address"
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            anyhow::anyhow!("{what}: not allowed to bind {addr} (ports below 1024 need privileges)")
+        }
         _ => anyhow::anyhow!("{what}: cannot bind {addr}: {e}"),
     })
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish.
 /// Handlers can extract `ConnectInfo<SocketAddr>` for the peer address.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         REQUEST_DEADLINE,
     ));
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await?;
     Ok(())
 }
 

@@ -17,11 +17,17 @@ pub fn init(verbose: u8) {
         Ok(v) if !v.is_empty() && verbose == 0 => EnvFilter::new(v),
         _ => EnvFilter::new(format!("{default},sled=warn,hyper=info,reqwest=info,tungstenite=info,tokio_tungstenite=info,rustls=info")),
     };
-    let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let under_systemd =
+        std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     let _ = if under_systemd {
         builder.without_time().with_ansi(false).try_init()
     } else {
-        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
     };
 }

@@ -28,8 +28,14 @@ enum Role {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Everything the daemon creates (store, keys, socket) is private to its user.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     clawlinkd::logging::init(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("clawlinkd: cannot start the async runtime: {e}");

@@ -11,22 +11,27 @@ use signal_hook::iterator::Signals;
 pub use tokio_util::sync::CancellationToken;
 
 /// Spawns the signal thread: SIGTERM/SIGINT cancel `token`, SIGHUP sends on `reload`.
-pub fn install(token: CancellationToken, reload: Option<tokio::sync::mpsc::UnboundedSender<()>>) -> std::io::Result<()> {
+pub fn install(
+    token: CancellationToken,
+    reload: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        for sig in signals.forever() {
-            match sig {
-                SIGHUP => {
-                    if let Some(tx) = &reload {
-                        let _ = tx.send(());
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                match sig {
+                    SIGHUP => {
+                        if let Some(tx) = &reload {
+                            let _ = tx.send(());
+                        }
+                    }
+                    _ => {
+                        tracing::info!(signal = sig, "shutdown requested");
+                        token.cancel();
                     }
                 }
-                _ => {
-                    tracing::info!(signal = sig, "shutdown requested");
-                    token.cancel();
-                }
             }
-        }
-    })?;
+        })?;
     Ok(())
 }

@@ -18,6 +18,8 @@ pub struct Daemon {
     pub config: PathBuf,
     /// Webhook address.
     pub listen: SocketAddr,
+    /// Value passed as `--listen` (defaults to `listen`).
+    pub listen_arg: String,
     /// The process, while running.
     pub proc: Option<Proc>,
     starts: u32,
@@ -26,11 +28,24 @@ pub struct Daemon {
 impl Daemon {
     /// A daemon set up in a new temp dir but not started; write `config` first if needed.
     pub fn new() -> Daemon {
-        let dir = tempfile::Builder::new().prefix("clawlink-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("clawlink-test-")
+            .tempdir()
+            .expect("tempdir");
         let data_dir = dir.path().join("data");
         let socket = dir.path().join("run/clawlink.sock");
         let config = dir.path().join("config.toml");
-        Daemon { data_dir, socket, config, listen: free_addr(), dir, proc: None, starts: 0 }
+        let listen = free_addr();
+        Daemon {
+            data_dir,
+            socket,
+            config,
+            listen,
+            listen_arg: listen.to_string(),
+            dir,
+            proc: None,
+            starts: 0,
+        }
     }
 
     /// Starts a daemon with default settings and waits until `status` answers.
@@ -51,8 +66,10 @@ impl Daemon {
         cmd.arg("--data-dir").arg(&self.data_dir);
         cmd.arg("--socket").arg(&self.socket);
         cmd.arg("--config").arg(&self.config);
-        cmd.arg("--listen").arg(self.listen.to_string());
-        cmd.env_remove("CLAWLINK_SOCKET").env_remove("CLAWLINK_DATA_DIR").env_remove("CLAWLINK_CONFIG");
+        cmd.arg("--listen").arg(&self.listen_arg);
+        cmd.env_remove("CLAWLINK_SOCKET")
+            .env_remove("CLAWLINK_DATA_DIR")
+            .env_remove("CLAWLINK_CONFIG");
         cmd.env("RUST_LOG", "debug");
         cmd
     }
@@ -60,7 +77,10 @@ impl Daemon {
     /// (Re)starts the process and waits for readiness.
     pub fn spawn(&mut self) {
         self.starts += 1;
-        let log = self.dir.path().join(format!("clawlinkd.{}.log", self.starts));
+        let log = self
+            .dir
+            .path()
+            .join(format!("clawlinkd.{}.log", self.starts));
         self.proc = Some(Proc::spawn(self.command(), log));
         self.wait_ready();
     }
@@ -74,7 +94,13 @@ impl Daemon {
                     panic!("clawlinkd exited during start:\n{}", p.log_text());
                 }
             }
-            let out = Command::new(bin("clawlink")).arg("--socket").arg(&socket).arg("status").arg("--json").output().ok()?;
+            let out = Command::new(bin("clawlink"))
+                .arg("--socket")
+                .arg(&socket)
+                .arg("status")
+                .arg("--json")
+                .output()
+                .ok()?;
             out.status.success().then_some(())
         });
     }
@@ -91,14 +117,27 @@ impl Daemon {
         let mut all: Vec<&str> = args.to_vec();
         all.push("--json");
         let out = self.ctl(&all);
-        assert!(out.status.success(), "clawlink {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("clawlink {args:?} printed non-JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        assert!(
+            out.status.success(),
+            "clawlink {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "clawlink {args:?} printed non-JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     /// Everything the daemon logged, across restarts.
     pub fn logs(&self) -> String {
         (1..=self.starts)
-            .map(|i| std::fs::read_to_string(self.dir.path().join(format!("clawlinkd.{i}.log"))).unwrap_or_default())
+            .map(|i| {
+                std::fs::read_to_string(self.dir.path().join(format!("clawlinkd.{i}.log")))
+                    .unwrap_or_default()
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -113,7 +152,9 @@ impl Daemon {
     /// SIGTERM and wait; returns whether it exited 0.
     pub fn stop(&mut self) -> bool {
         match self.proc.take() {
-            Some(mut p) => p.terminate(Duration::from_secs(15)).is_some_and(|s| s.success()),
+            Some(mut p) => p
+                .terminate(Duration::from_secs(15))
+                .is_some_and(|s| s.success()),
             None => true,
         }
     }

@@ -20,9 +20,17 @@ pub fn bin(name: &str) -> PathBuf {
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("."));
     // target/debug/deps/test-xxxx -> target/debug/NAME
-    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let path = dir.join(name);
-    assert!(path.exists(), "{} is not built; run `cargo build --workspace` first (the README test command does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace` first (the README test command does)",
+        path.display()
+    );
     path
 }
 
@@ -81,7 +89,10 @@ impl Proc {
 
     /// SIGTERM, then wait up to `timeout` for exit; returns the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
         let start = Instant::now();
         while start.elapsed() < timeout {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -106,13 +117,23 @@ impl Drop for Proc {
 
 /// Runs a command to completion and returns its output.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
 }
 
 /// Polls `GET http://addr/health` until it answers 200.
 pub fn wait_http_health(addr: SocketAddr, timeout: Duration) {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().expect("http client");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("http client");
     wait_for(&format!("http://{addr}/health"), timeout, || {
-        client.get(format!("http://{addr}/health")).send().ok().filter(|r| r.status().is_success()).map(|_| ())
+        client
+            .get(format!("http://{addr}/health"))
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ())
     });
 }

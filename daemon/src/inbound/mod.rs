@@ -1,1 +1,35 @@
-//! Inbound paths: each turns the outside world into inbox entries.
+//! Inbound paths: each turns the outside world into inbox entries through [`Ingest`].
+//!
+//! Every path follows the same rule: store durably first ([`Ingest::store`] returns only
+//! after the group-commit fsync), acknowledge the sender second, publish to listeners and the
+//! local agent third. A source that redelivers (same `source_id`) is acknowledged again but
+//! stored once.
+
+pub mod webhook;
+
+use crate::delivery::Hub;
+use crate::store::inbox::{Inbox, NewMessage, Stored};
+
+/// The one way into the inbox. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    inbox: Inbox,
+    hub: Hub,
+}
+
+impl Ingest {
+    /// Builds the ingest path over the inbox and the fan-out hub.
+    pub fn new(inbox: Inbox, hub: Hub) -> Ingest {
+        Ingest { inbox, hub }
+    }
+
+    /// Stores `msg` durably, then publishes it if it is new. Returns only once it is on disk.
+    pub async fn store(&self, msg: NewMessage) -> crate::store::Result<Stored> {
+        let stored = self.inbox.insert_durable(msg).await?;
+        if let Stored::New(m) = &stored {
+            tracing::debug!(id = m.id, source = %m.source, "message stored");
+            self.hub.publish(m.clone());
+        }
+        Ok(stored)
+    }
+}

@@ -103,13 +103,22 @@ impl Db {
     pub fn open(dir: &Path) -> Result<Db> {
         clawlink::paths::ensure_private_dir(dir)?;
         let lock = take_lock(dir)?;
-        let db = sled::Config::new().path(dir.join("db")).mode(sled::Mode::HighThroughput).open()?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
         let meta = db.open_tree("meta")?;
         match meta.get("schema")? {
             Some(v) => {
-                let found = decode_u64(&v).ok_or(StoreError::Corrupt { tree: "meta", detail: "schema version".into() })?;
+                let found = decode_u64(&v).ok_or(StoreError::Corrupt {
+                    tree: "meta",
+                    detail: "schema version".into(),
+                })?;
                 if found > SCHEMA_VERSION {
-                    return Err(StoreError::FutureSchema { dir: dir.to_path_buf(), found });
+                    return Err(StoreError::FutureSchema {
+                        dir: dir.to_path_buf(),
+                        found,
+                    });
                 }
             }
             None => {
@@ -119,7 +128,14 @@ impl Db {
         }
         let (flush_tx, flush_rx) = mpsc::unbounded_channel();
         tokio::spawn(flusher(db.clone(), flush_rx));
-        Ok(Db { inner: Arc::new(Inner { db, dir: dir.to_path_buf(), flush_tx, _lock: lock }) })
+        Ok(Db {
+            inner: Arc::new(Inner {
+                db,
+                dir: dir.to_path_buf(),
+                flush_tx,
+                _lock: lock,
+            }),
+        })
     }
 
     /// The data directory.
@@ -140,7 +156,10 @@ impl Db {
     /// Waits until everything written before this call is on disk (group commit).
     pub async fn durable(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.inner.flush_tx.send(tx).map_err(|_| StoreError::Closed)?;
+        self.inner
+            .flush_tx
+            .send(tx)
+            .map_err(|_| StoreError::Closed)?;
         match rx.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(e)))),
@@ -155,7 +174,10 @@ impl Db {
     }
 }
 
-async fn flusher(db: sled::Db, mut rx: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>) {
+async fn flusher(
+    db: sled::Db,
+    mut rx: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>,
+) {
     while let Some(first) = rx.recv().await {
         let mut waiters = vec![first];
         while let Ok(w) = rx.try_recv() {
@@ -178,14 +200,26 @@ async fn flusher(db: sled::Db, mut rx: mpsc::UnboundedReceiver<oneshot::Sender<R
 
 fn take_lock(dir: &Path) -> Result<File> {
     let path = dir.join("lock");
-    let io = |source| StoreError::Io { path: path.clone(), source };
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    let io = |source| StoreError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
-            return Err(StoreError::Locked { dir: dir.to_path_buf(), pid: pid.trim().to_string() });
+            return Err(StoreError::Locked {
+                dir: dir.to_path_buf(),
+                pid: pid.trim().to_string(),
+            });
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
     }
@@ -202,12 +236,21 @@ pub(crate) fn decode_u64(bytes: &[u8]) -> Option<u64> {
 
 /// JSON-encodes a record.
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt { tree: "encode", detail: e.to_string() })
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+        tree: "encode",
+        detail: e.to_string(),
+    })
 }
 
 /// JSON-decodes a record of `tree`.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { tree, detail: e.to_string() })
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        detail: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -219,14 +262,24 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let db = Db::open(dir.path())?;
         db.durable().await?;
-        assert!(matches!(Db::open(dir.path()), Err(StoreError::Locked { .. })));
+        assert!(matches!(
+            Db::open(dir.path()),
+            Err(StoreError::Locked { .. })
+        ));
         db.tree("meta")?.insert("schema", &99u64.to_be_bytes())?;
         db.flush_now()?;
         drop(db);
         // sled keeps its own flock until every handle is gone; the flusher task holds one.
         tokio::task::yield_now().await;
         let again = Db::open(dir.path());
-        assert!(matches!(again, Err(StoreError::FutureSchema { found: 99, .. }) | Err(StoreError::Sled(_))), "{:?}", again.err());
+        assert!(
+            matches!(
+                again,
+                Err(StoreError::FutureSchema { found: 99, .. }) | Err(StoreError::Sled(_))
+            ),
+            "{:?}",
+            again.err()
+        );
         Ok(())
     }
 }

@@ -1,0 +1,159 @@
+//! `contacts add|list|remove` and `import --from-skill DIR` (the seed's files).
+
+use super::{out, Ctx};
+use clap::{Args, Subcommand};
+use clawlink::client::ClientError;
+use clawlink::proto::{
+    ApiError, ContactView, Count, ImportParams, ImportReply, NameParam, NewContact, RelayIdentity,
+    Request,
+};
+use clawlink::Secret;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum ContactsCmd {
+    /// Add or replace a contact.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// ws://HOST:PORT (an OpenClaw gateway) or relay://HOST:PORT/ID.
+        #[arg(long)]
+        url: String,
+        /// Gateway token (stored in the daemon; never printed).
+        #[arg(long, default_value = "")]
+        token: String,
+        #[arg(long, default_value = "")]
+        desc: String,
+    },
+    /// List contacts (tokens are never shown).
+    List,
+    /// Remove a contact.
+    Remove {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The seed skill's directory (holding contacts.json and/or relay-config.json).
+    #[arg(long)]
+    from_skill: PathBuf,
+}
+
+pub fn contacts(ctx: &Ctx, c: ContactsCmd) -> Result<ExitCode, ClientError> {
+    let mut client = ctx.connect()?;
+    match c {
+        ContactsCmd::Add {
+            name,
+            url,
+            token,
+            desc,
+        } => {
+            let v: ContactView = client.call(
+                &Request::ContactsAdd(NewContact {
+                    name,
+                    url,
+                    token: Secret::new(token),
+                    desc,
+                }),
+                None,
+            )?;
+            out::done(ctx, &v, &format!("contact {:?} saved ({})", v.name, v.url));
+        }
+        ContactsCmd::List => {
+            let list: Vec<ContactView> = client.call(&Request::ContactsList, None)?;
+            if ctx.json {
+                out::json(&list);
+            } else if list.is_empty() {
+                println!("no contacts; add one with `clawlink contacts add --name NAME --url URL --token TOKEN`");
+            } else {
+                for c in &list {
+                    let desc = if c.desc.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  ({})", c.desc)
+                    };
+                    println!("{:<20} {}  token {}{}", c.name, c.url, c.token, desc);
+                }
+            }
+        }
+        ContactsCmd::Remove { name } => {
+            let c: Count = client.call(
+                &Request::ContactsRemove(NameParam { name: name.clone() }),
+                None,
+            )?;
+            out::done(ctx, &c, &format!("contact {name:?} removed"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn local(msg: String) -> ClientError {
+    ClientError::Api(ApiError::new("bad_input", msg))
+}
+
+/// Reads the seed's `contacts.json`: either a list of `{name,url,token,desc}` or a map of
+/// name → `{url,token,desc}`.
+fn read_contacts(path: &std::path::Path) -> Result<Vec<NewContact>, ClientError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| local(format!("{}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| local(format!("{}: not JSON: {e}", path.display())))?;
+    let field = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let one = |name: String, v: &serde_json::Value| NewContact {
+        name,
+        url: field(v, "url"),
+        token: Secret::new(field(v, "token")),
+        desc: field(v, "desc"),
+    };
+    match &value {
+        serde_json::Value::Array(items) => {
+            Ok(items.iter().map(|v| one(field(v, "name"), v)).collect())
+        }
+        serde_json::Value::Object(map) if map.values().all(|v| v.is_object()) => {
+            Ok(map.iter().map(|(k, v)| one(k.clone(), v)).collect())
+        }
+        _ => Err(local(format!(
+            "{}: expected a list of contacts or a map of name → contact",
+            path.display()
+        ))),
+    }
+}
+
+pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<ExitCode, ClientError> {
+    let contacts_file = a.from_skill.join("contacts.json");
+    let relay_file = a.from_skill.join("relay-config.json");
+    let mut params = ImportParams::default();
+    if contacts_file.exists() {
+        params.contacts = read_contacts(&contacts_file)?;
+    }
+    if relay_file.exists() {
+        let text = std::fs::read_to_string(&relay_file)
+            .map_err(|e| local(format!("{}: {e}", relay_file.display())))?;
+        let id: RelayIdentity = serde_json::from_str(&text)
+            .map_err(|e| local(format!("{}: {e}", relay_file.display())))?;
+        params.relay = Some(id);
+    }
+    if params.contacts.is_empty() && params.relay.is_none() {
+        return Err(local(format!(
+            "nothing to import: neither {} nor {} exists",
+            contacts_file.display(),
+            relay_file.display()
+        )));
+    }
+    let r: ImportReply = ctx.connect()?.call(&Request::Import(params), None)?;
+    let relay = if r.relay {
+        " and the relay identity"
+    } else {
+        ""
+    };
+    out::done(ctx, &r, &format!("imported {} contacts{relay}", r.contacts));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,128 @@
+//! `inbox`, `inbox read|ack|rm`, `listen`.
+
+use super::{out, Ctx};
+use clap::{Args, Subcommand};
+use clawlink::client::ClientError;
+use clawlink::proto::{
+    AckParams, Count, Event, IdParam, InboxMessage, InboxQuery, ListenParams, Request,
+};
+use std::process::ExitCode;
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InboxArgs {
+    #[command(subcommand)]
+    cmd: Option<InboxCmd>,
+    /// Only unread messages.
+    #[arg(long)]
+    unread: bool,
+    /// Only messages from this sender.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only messages from this source (webhook, relay, nexus).
+    #[arg(long)]
+    source: Option<String>,
+    /// Only the newest N.
+    #[arg(long)]
+    limit: Option<u32>,
+}
+
+#[derive(Subcommand)]
+enum InboxCmd {
+    /// Show one message and mark it read.
+    Read { id: u64 },
+    /// Mark a message (or all) read.
+    Ack {
+        id: Option<u64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Delete a message.
+    Rm { id: u64 },
+}
+
+#[derive(Args)]
+pub struct ListenArgs {
+    /// Only messages from this source (webhook, relay, nexus).
+    #[arg(long)]
+    pub(super) source: Option<String>,
+}
+
+fn line(m: &InboxMessage) -> String {
+    let mark = if m.read { " " } else { "*" };
+    format!(
+        "{mark} {:>6}  {}  [{}] {}: {}",
+        m.id, m.received_at, m.source, m.from, m.message
+    )
+}
+
+pub fn inbox(ctx: &Ctx, a: InboxArgs) -> Result<ExitCode, ClientError> {
+    let mut client = ctx.connect()?;
+    match a.cmd {
+        None => {
+            let q = InboxQuery {
+                unread: a.unread,
+                from: a.from,
+                source: a.source,
+                limit: a.limit,
+            };
+            let list: Vec<InboxMessage> = client.call(&Request::InboxList(q), None)?;
+            if ctx.json {
+                out::json(&list);
+            } else if list.is_empty() {
+                println!("no messages");
+            } else {
+                list.iter().for_each(|m| println!("{}", line(m)));
+            }
+        }
+        Some(InboxCmd::Read { id }) => {
+            let m: InboxMessage = client.call(&Request::InboxRead(IdParam { id }), None)?;
+            if ctx.json {
+                out::json(&m);
+            } else {
+                println!(
+                    "id:       {}\nfrom:     {}\nsource:   {}\nreceived: {}\n\n{}",
+                    m.id, m.from, m.source, m.received_at, m.message
+                );
+            }
+        }
+        Some(InboxCmd::Ack { id, all }) => {
+            let c: Count = client.call(&Request::InboxAck(AckParams { id, all }), None)?;
+            out::done(ctx, &c, &format!("{} marked read", c.count));
+        }
+        Some(InboxCmd::Rm { id }) => {
+            let c: Count = client.call(&Request::InboxRemove(IdParam { id }), None)?;
+            out::done(ctx, &c, &format!("message {id} deleted"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode, ClientError> {
+    let client = ctx.connect()?;
+    if !ctx.json {
+        eprintln!("listening for messages (Ctrl-C to stop)...");
+    }
+    client.subscribe(
+        &Request::Listen(ListenParams { source: a.source }),
+        |event| {
+            if ctx.json {
+                match &event {
+                    Event::Message { message } => out::json_line(message),
+                    other => out::json_line(other),
+                }
+            } else {
+                match &event {
+                    Event::Message { message } => println!("{}", line(message)),
+                    Event::Lagged { missed } => eprintln!(
+                        "(fell behind: {missed} messages not shown; see `clawlink inbox`)"
+                    ),
+                    Event::Shutdown => eprintln!("clawlinkd is shutting down"),
+                }
+            }
+            use std::io::Write;
+            std::io::stdout().flush().is_ok()
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,173 @@
+//! `send`, `ping`, `outbox`.
+
+use super::{out, Ctx};
+use clap::Args;
+use clawlink::client::ClientError;
+use clawlink::proto::{
+    DeliveryState, OutboxEntry, PingParams, PingReply, Request, SendParams, SendReply,
+};
+use clawlink::Secret;
+use std::process::ExitCode;
+
+/// Exit code of a message accepted into the outbox but not delivered yet.
+pub const EXIT_QUEUED: u8 = 3;
+
+#[derive(Args)]
+pub struct SendArgs {
+    /// Contact name.
+    #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+    to: Option<String>,
+    /// Gateway URL (ws://HOST:PORT) or relay://HOST:PORT/ID, instead of a contact.
+    #[arg(long)]
+    url: Option<String>,
+    /// Gateway token for --url (or to override the contact's).
+    #[arg(long)]
+    token: Option<String>,
+    /// The text.
+    #[arg(long)]
+    message: String,
+    /// Your name, shown to the peer.
+    #[arg(long)]
+    from: Option<String>,
+    /// Gateway method: system-event (default), wake, chat.send, agent.
+    #[arg(long)]
+    method: Option<String>,
+    /// Target session key (default: the peer's main session).
+    #[arg(long)]
+    session: Option<String>,
+    /// Block until delivered or expired.
+    #[arg(long)]
+    wait: bool,
+    /// Give up after this many seconds (default: outbox.ttl_secs, a day).
+    #[arg(long)]
+    ttl: Option<u64>,
+}
+
+#[derive(Args)]
+pub struct PingArgs {
+    /// Contact name.
+    #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+    to: Option<String>,
+    /// Gateway URL.
+    #[arg(long)]
+    url: Option<String>,
+    /// Token (without one, only reachability is checked).
+    #[arg(long)]
+    token: Option<String>,
+}
+
+/// Prints a send outcome and picks the exit code.
+pub fn report(ctx: &Ctx, r: &SendReply) -> ExitCode {
+    if ctx.json {
+        out::json(r);
+    }
+    let (code, human) = match r.state {
+        DeliveryState::Delivered => (ExitCode::SUCCESS, format!("delivered to {} ({}, id {})", r.target, r.transport, r.id)),
+        DeliveryState::Queued => (
+            ExitCode::from(EXIT_QUEUED),
+            format!("not delivered yet: queued in the outbox (id {}); clawlinkd keeps retrying. See `clawlink outbox`.", r.id),
+        ),
+        DeliveryState::Failed => (ExitCode::FAILURE, format!("delivery failed (id {})", r.id)),
+        DeliveryState::Expired => (ExitCode::FAILURE, format!("delivery expired (id {})", r.id)),
+    };
+    if !ctx.json {
+        if r.state == DeliveryState::Delivered {
+            println!("{human}");
+        } else {
+            eprintln!("{human}");
+        }
+        if let Some(e) = &r.error {
+            eprintln!("  {e}");
+            if let Some(h) = &e.hint {
+                eprintln!("  hint: {h}");
+            }
+        }
+    }
+    code
+}
+
+pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode, ClientError> {
+    let params = SendParams {
+        to: a.to,
+        url: a.url,
+        token: a.token.map(Secret::new),
+        message: a.message,
+        from: a.from,
+        method: a.method,
+        session: a.session,
+        wait: a.wait,
+        ttl_secs: a.ttl,
+    };
+    let r: SendReply = ctx.connect()?.call(&Request::Send(params), None)?;
+    Ok(report(ctx, &r))
+}
+
+pub fn ping(ctx: &Ctx, a: PingArgs) -> Result<ExitCode, ClientError> {
+    let p = PingParams {
+        to: a.to,
+        url: a.url,
+        token: a.token.map(Secret::new),
+    };
+    let r: PingReply = ctx.connect()?.call(&Request::Ping(p), None)?;
+    let ok = r.reachable && r.auth_ok != Some(false) && r.error.is_none();
+    if ctx.json {
+        out::json(&r);
+    } else {
+        let rtt = r
+            .rtt_ms
+            .map(|v| format!("{v:.1} ms"))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{}: {}",
+            r.url,
+            if r.reachable {
+                "reachable"
+            } else {
+                "UNREACHABLE"
+            }
+        );
+        match r.auth_ok {
+            Some(true) => println!(
+                "  auth ok, protocol {}, gateway {}, rtt {rtt}",
+                r.protocol.unwrap_or(0),
+                r.server_version.as_deref().unwrap_or("?")
+            ),
+            Some(false) => println!("  auth FAILED"),
+            None if r.reachable => println!("  (no token: reachability only), rtt {rtt}"),
+            None => {}
+        }
+        if let Some(e) = &r.error {
+            eprintln!("  {e}");
+            if let Some(h) = &e.hint {
+                eprintln!("  hint: {h}");
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn outbox(ctx: &Ctx) -> Result<ExitCode, ClientError> {
+    let list: Vec<OutboxEntry> = ctx.connect()?.call(&Request::OutboxList, None)?;
+    if ctx.json {
+        out::json(&list);
+    } else if list.is_empty() {
+        println!("outbox is empty");
+    } else {
+        for e in &list {
+            let err = e
+                .last_error
+                .as_deref()
+                .map(|x| format!("  last error: {x}"))
+                .unwrap_or_default();
+            println!(
+                "{}  {:<9?} {:<7} {} attempts {}  until {}{}",
+                e.id, e.state, e.transport, e.to, e.attempts, e.deadline, err
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
