@@ -1,0 +1,47 @@
+//! `clawlink-load`: drives the real binaries end to end and prints throughput, latency
+//! percentiles, and each process's CPU time and peak RSS as a table.
+//!
+//! Build release binaries first, then run from the same profile:
+//!
+//! ```sh
+//! cargo build --release --workspace
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- webhook --messages 20000 --concurrency 32
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- idle
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- status --runs 200
+//! ```
+//!
+//! Message count, size and concurrency are fixed by flags; message contents are deterministic.
+
+mod stats;
+mod webhook;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "clawlink-load", about = "Load and latency figures for clawlink")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Webhook → durable inbox: concurrent POSTs, each acknowledged only after fsync.
+    Webhook(webhook::Args),
+    /// Idle daemon memory after start.
+    Idle,
+    /// Wall time of `clawlink status`, process start to exit.
+    Status {
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match cli.scenario {
+        Scenario::Webhook(a) => webhook::run(a),
+        Scenario::Idle => webhook::idle(),
+        Scenario::Status { runs } => webhook::status(runs),
+    }
+}
