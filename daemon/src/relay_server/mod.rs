@@ -56,6 +56,11 @@
 //!   `{ok:true, removed:N}`.
 //!
 //! A seed `/poll` or seed-mode `/ws` of the same id still drains (deletes) what it returns.
+//!
+//! Timing: a message is pushed to open sockets as soon as it is queued, possibly a moment
+//! before the group commit that acknowledges it to the sender. If the relay dies in that
+//! moment the sender gets no acknowledgement and may send again, so a recipient can see the
+//! same text twice (under two ids); it never loses an acknowledged one.
 
 mod api;
 mod auth;
@@ -153,7 +158,7 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let served = crate::http::serve(listener, router(Arc::clone(&relay)), shutdown.clone()).await;
+    let served = serve(listener, router(Arc::clone(&relay)), shutdown.clone()).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
     relay.sessions.close();
@@ -169,6 +174,28 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         .context("relay-server: final flush of the store")?;
     tracing::info!("relay server stopped; store flushed");
     served
+}
+
+/// [`crate::http::serve`] with `TCP_NODELAY` on every connection: pushes and replies are
+/// small writes, and Nagle's algorithm meeting a delayed ACK would hold some back ~40 ms.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        crate::http::REQUEST_DEADLINE,
+    ));
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    Ok(())
 }
 
 fn router(relay: Arc<state::Relay>) -> Router {
