@@ -1,20 +1,217 @@
-//! The `relay-server` role (placeholder; being written).
+//! The `relay-server` role: a self-hostable relay that the seed's relay client
+//! (`relay-client.js`) works against unchanged, and that loses nothing it acknowledged.
+//!
+//! Why: the seed ships only a client; the relay it pointed at was a temporary tunnel. This one
+//! keeps registrations and undelivered messages in the store ([`crate::store::relay_server`])
+//! and answers `/send` only after the message is on disk (group commit), so a restart or a
+//! `kill -9` loses nothing that was acknowledged. Offline recipients get their messages on
+//! `/poll` or when they connect to `/ws`, oldest first (FIFO per recipient).
+//!
+//! ## Wire format (the seed's protocol)
+//!
+//! All bodies are JSON. Errors are `{"error":"..."}` with the status below.
+//!
+//! | call | request | success |
+//! |---|---|---|
+//! | register | `POST /register` `{id, name, secret}` | **201** `{ok:true, id, name}` |
+//! | send | `POST /send` `{from, to, message, secret}` | 200 `{ok:true, id, to, online, timestamp}` |
+//! | poll | `GET /poll?id=ID&secret=SECRET` | 200 `{count, messages:[{id, from, fromName, message, timestamp}], more}` |
+//! | users | `GET /users` | 200 `{count, users:[{id, name, online}]}` |
+//! | listen | `GET /ws?id=ID&secret=SECRET` (WebSocket) | `{"type":"connected","id","name","ack":false}`, then per message `{"type":"message","id","data":{id, from, fromName, message, timestamp}}` |
+//! | health | `GET /health` | 200 `{ok:true, status:"ok", users}` |
+//!
+//! - `timestamp` is RFC 3339 UTC with milliseconds (`2026-01-02T03:04:05.678Z`).
+//! - `online` is true while the id holds an open `/ws`.
+//! - Ids: 1-64 of `[A-Za-z0-9_.-]`. Names: 1-128 printable characters (default: the id).
+//!   Secrets: 1-1024 bytes, stored only as argon2id hashes.
+//! - Registering an existing id with its secret again succeeds (201, and renames it); with
+//!   another secret it is **409** and changes nothing.
+//! - The secret is read from `Authorization: Bearer SECRET` if present, else from the body or
+//!   the query. Query values are read leniently because the seed client does not URL-encode
+//!   them (see [`query`]).
+//! - `/poll` drains: it returns (at most 1000 messages or about 8 MiB; `more` says whether
+//!   to poll again) and deletes what it returned. A pushed message is deleted once its frame
+//!   has been written to the socket. This is the seed's contract: a message in flight when a
+//!   connection dies is lost to the recipient. The extension below closes that gap.
+//! - Statuses: 400 malformed JSON or invalid field; 401 unknown id or wrong secret (send, poll,
+//!   ack, ws); 404 unknown recipient; 409 id taken; 413 message longer than
+//!   `--max-message-bytes`; 429 rate limited, recipient queue full (`--queue-cap`), or too many
+//!   sockets for one id (`Retry-After` set); 500 store failure (nothing was acknowledged).
+//!
+//! ## Extension: acknowledged delivery (ignored by the seed client)
+//!
+//! Every message carries an `id`: a decimal string, unique for the life of the relay data,
+//! increasing in queue order. Clients should treat it as opaque and may deduplicate by it.
+//!
+//! - **WebSocket**: connect with `/ws?id=ID&secret=SECRET&ack=1` (`ack=true` also works). The
+//!   `connected` frame then says `"ack":true`. Pushed frames look the same, but a message stays
+//!   queued until the client sends the text frame `{"type":"ack","id":"ID"}` (or
+//!   `{"type":"ack","ids":["ID",...]}`; numbers are accepted too). Acking an unknown or
+//!   already-acked id is a no-op. At most 1024 messages are pushed unacked per connection;
+//!   then pushing pauses until acks arrive. Whatever is unacked when the socket closes is
+//!   pushed again, same id, on the next connection (and to any other ack-mode socket of the
+//!   same id, which therefore may see duplicates). Delivery is at-least-once.
+//! - **Polling**: `GET /poll?id=ID&secret=SECRET&ack=1` returns the oldest messages without
+//!   deleting them; `POST /ack` `{id, secret, ids:["ID",...]}` deletes them and answers
+//!   `{ok:true, removed:N}`.
+//!
+//! A seed `/poll` or seed-mode `/ws` of the same id still drains (deletes) what it returns.
+//!
+//! Timing: a message is pushed to open sockets as soon as it is queued, possibly a moment
+//! before the group commit that acknowledges it to the sender. If the relay dies in that
+//! moment the sender gets no acknowledgement and may send again, so a recipient can see the
+//! same text twice (under two ids); it never loses an acknowledged one.
 
+mod api;
+mod auth;
+mod body;
+mod error;
+mod limits;
+mod query;
+mod state;
+mod ws;
+
+use anyhow::Context;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+const HELP: &str = "\
+The relay speaks the seed relay client's protocol (POST /register, POST /send, GET /poll,
+GET /users, WebSocket /ws, plus GET /health) and keeps registrations and undelivered messages
+on disk: /send is answered only once the message is durable, so a crash loses nothing it
+acknowledged. Secrets are stored as argon2 hashes only.
+
+Extension (acknowledged delivery): connect to /ws?id=ID&secret=SECRET&ack=1 and answer each
+pushed message with {\"type\":\"ack\",\"id\":\"ID\"}; messages stay queued until acked and
+unacked ones are pushed again on reconnect. Seed clients (no ack=1) are unaffected.
+The full wire format is in the rustdoc of clawlinkd::relay_server.
+
+Put a TLS-terminating reverse proxy in front when exposing it beyond localhost.
+Load tests from a single sender id need --id-rate 0.";
 
 /// Command-line options of `clawlinkd relay-server`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = HELP)]
 pub struct Args {
-    /// Address to listen on.
+    /// Address to listen on (HTTP and WebSocket).
     #[arg(long, default_value = "127.0.0.1:3900")]
     pub listen: std::net::SocketAddr,
-    /// Data directory (registrations and queued messages).
+    /// Data directory (registrations and queued messages) [default: the clawlink data
+    /// directory ($CLAWLINK_DATA_DIR, $STATE_DIRECTORY, $XDG_STATE_HOME/clawlink or
+    /// ~/.local/state/clawlink) + /relay-server].
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Largest message text accepted, in bytes; larger gets 413.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..=16 * 1024 * 1024))]
+    pub max_message_bytes: u32,
+    /// Most undelivered messages kept per recipient; beyond, /send gets 429.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub queue_cap: u32,
+    /// Sends per second allowed per sender id (burst twice that); 0 = unlimited.
+    #[arg(long, default_value_t = 1000)]
+    pub id_rate: u32,
+    /// Requests per second per client IP address (burst twice that); loopback is exempt; 0 = unlimited.
+    #[arg(long, default_value_t = 200)]
+    pub ip_rate: u32,
+    /// Registrations and uncached secret checks (argon2) per second per client IP; loopback is exempt; 0 = unlimited.
+    #[arg(long, default_value_t = 5)]
+    pub auth_rate: u32,
+    /// Simultaneous WebSocket connections allowed per id.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_ws_per_id: u32,
 }
 
 /// Runs the relay server until `shutdown`.
 pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let _ = (args, shutdown);
-    anyhow::bail!("relay-server is not available yet")
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| clawlink::paths::data_dir(None).join("relay-server"));
+    let db = crate::store::Db::open(&dir)
+        .with_context(|| format!("relay-server: opening the store in {}", dir.display()))?;
+    let store = crate::store::relay_server::RelayStore::open(&db)?;
+    let cfg = state::Config {
+        max_message_bytes: args.max_message_bytes as usize,
+        queue_cap: args.queue_cap as usize,
+        max_ws_per_id: args.max_ws_per_id as usize,
+    };
+    let limits = Arc::new(limits::Limits::new(
+        args.ip_rate,
+        args.auth_rate,
+        args.id_rate,
+    ));
+    let relay = Arc::new(state::Relay::load(
+        store,
+        cfg,
+        Arc::clone(&limits),
+        shutdown.clone(),
+    )?);
+    let listener = crate::http::bind(args.listen, "relay-server").await?;
+    let addr = listener.local_addr().unwrap_or(args.listen);
+    tokio::spawn(limits::housekeeping(limits, shutdown.clone()));
+    tracing::info!(listen = %addr, data_dir = %dir.display(), accounts = relay.account_count(), "relay server ready");
+    if !crate::http::is_loopback(&addr) {
+        tracing::warn!(listen = %addr, "listening beyond loopback: put a TLS-terminating proxy in front, secrets travel in the clear otherwise");
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    let served = serve(listener, router(Arc::clone(&relay)), shutdown.clone()).await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    shutdown.cancel();
+    relay.sessions.close();
+    if tokio::time::timeout(Duration::from_secs(5), relay.sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some WebSocket sessions did not close in time");
+    }
+    relay
+        .store
+        .flush_now()
+        .context("relay-server: final flush of the store")?;
+    tracing::info!("relay server stopped; store flushed");
+    served
+}
+
+/// [`crate::http::serve`] with `TCP_NODELAY` on every connection: pushes and replies are
+/// small writes, and Nagle's algorithm meeting a delayed ACK would hold some back ~40 ms.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        crate::http::REQUEST_DEADLINE,
+    ));
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+fn router(relay: Arc<state::Relay>) -> Router {
+    Router::new()
+        .route("/register", post(api::register))
+        .route("/send", post(api::send))
+        .route("/poll", get(api::poll))
+        .route("/ack", post(api::ack))
+        .route("/users", get(api::users))
+        .route("/health", get(api::health))
+        .route("/ws", get(ws::upgrade))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&relay),
+            api::limit_ip,
+        ))
+        .with_state(relay)
 }

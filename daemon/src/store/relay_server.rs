@@ -1,1 +1,263 @@
-//! TODO placeholder
+//! The relay server's records: registered accounts and the per-recipient message queues.
+//!
+//! ## Trees
+//!
+//! ```text
+//! relay_users   key: ID (UTF-8)                     value: JSON AccountRecord {name, secret_hash, created_ms}
+//! relay_queue   key: ID 0x00 SEQ (u64 big-endian)   value: JSON QueuedMessage {from, fromName, message, ts}
+//! ```
+//!
+//! Ids never contain `0x00` (the relay validates them to `[A-Za-z0-9_.-]`), so `ID 0x00` is an
+//! unambiguous prefix and one range scan yields a recipient's queue in key order. `SEQ` comes
+//! from sled's `generate_id`, which only ever grows, across restarts and crashes included: a
+//! message id is never reused, so clients may deduplicate by it. The caller serialises the
+//! enqueues of one recipient (see [`RelayStore::enqueue`]) so key order is arrival order.
+//!
+//! Secrets are never stored: only their argon2 PHC hash. A queued message is deleted when it is
+//! delivered (or acknowledged); deletions need no fsync of their own, since losing one to a
+//! crash only means one more delivery.
+
+use super::{decode, encode, Db, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+const USERS: &str = "relay_users";
+const QUEUE: &str = "relay_queue";
+
+/// One registered relay account as stored.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AccountRecord {
+    /// Display name.
+    pub name: String,
+    /// argon2 PHC string of the secret.
+    pub secret_hash: String,
+    /// Registration time, ms since the epoch.
+    pub created_ms: u64,
+}
+
+impl std::fmt::Debug for AccountRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("name", &self.name)
+            .field("created_ms", &self.created_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One queued message.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    /// Its sequence number (the key suffix; not stored in the value).
+    #[serde(skip)]
+    pub seq: u64,
+    /// Sender id.
+    pub from: String,
+    /// Sender's name at send time.
+    #[serde(rename = "fromName")]
+    pub from_name: String,
+    /// The text.
+    pub message: String,
+    /// Arrival time, ms since the epoch.
+    pub ts: u64,
+}
+
+/// Handle on the relay's trees. Cheap to clone.
+#[derive(Clone)]
+pub struct RelayStore {
+    db: Db,
+    users: sled::Tree,
+    queue: sled::Tree,
+}
+
+fn queue_prefix(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(id.len() + 9);
+    k.extend_from_slice(id.as_bytes());
+    k.push(0);
+    k
+}
+
+fn queue_key(id: &str, seq: u64) -> Vec<u8> {
+    let mut k = queue_prefix(id);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Splits a queue key into (recipient, seq).
+fn split_key(key: &[u8]) -> Option<(&str, u64)> {
+    let cut = key.len().checked_sub(9)?;
+    if key[cut] != 0 {
+        return None;
+    }
+    let id = std::str::from_utf8(&key[..cut]).ok()?;
+    Some((id, super::decode_u64(&key[cut + 1..])?))
+}
+
+impl RelayStore {
+    /// Opens the relay's trees in `db`.
+    pub fn open(db: &Db) -> Result<RelayStore> {
+        Ok(RelayStore {
+            db: db.clone(),
+            users: db.tree(USERS)?,
+            queue: db.tree(QUEUE)?,
+        })
+    }
+
+    /// Every registered account.
+    pub fn accounts(&self) -> Result<Vec<(String, AccountRecord)>> {
+        let mut out = Vec::new();
+        for item in self.users.iter() {
+            let (k, v) = item?;
+            let id = String::from_utf8(k.to_vec()).map_err(|e| super::StoreError::Corrupt {
+                tree: USERS,
+                detail: e.to_string(),
+            })?;
+            out.push((id, decode(USERS, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Creates `id` unless it exists (atomically). Returns the existing record when it does.
+    pub fn create_account(
+        &self,
+        id: &str,
+        record: &AccountRecord,
+    ) -> Result<Option<AccountRecord>> {
+        match self.users.compare_and_swap(
+            id.as_bytes(),
+            None as Option<&[u8]>,
+            Some(encode(record)?),
+        )? {
+            Ok(()) => Ok(None),
+            Err(cas) => match cas.current {
+                Some(cur) => Ok(Some(decode(USERS, &cur)?)),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Replaces the stored record of `id` (used to rename).
+    pub fn put_account(&self, id: &str, record: &AccountRecord) -> Result<()> {
+        self.users.insert(id.as_bytes(), encode(record)?)?;
+        Ok(())
+    }
+
+    /// Number of queued messages per recipient (scanned once at start).
+    pub fn queued_counts(&self) -> Result<HashMap<String, usize>> {
+        let mut out: HashMap<String, usize> = HashMap::new();
+        for key in self.queue.iter().keys() {
+            let key = key?;
+            match split_key(&key) {
+                Some((id, _)) => *out.entry(id.to_string()).or_default() += 1,
+                None => {
+                    return Err(super::StoreError::Corrupt {
+                        tree: QUEUE,
+                        detail: "malformed key".into(),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends a message to `to`'s queue and returns its sequence number. The write is in
+    /// memory until [`RelayStore::durable`]. Callers must not run two enqueues for the same
+    /// recipient at once, so that sequence order is queue order.
+    pub fn enqueue(&self, to: &str, msg: &QueuedMessage) -> Result<u64> {
+        let seq = self.db.sled().generate_id()?;
+        self.queue.insert(queue_key(to, seq), encode(msg)?)?;
+        Ok(seq)
+    }
+
+    /// Up to `limit` messages of `to`, oldest first, with seq > `after` (all when `None`).
+    pub fn pending(
+        &self,
+        to: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMessage>> {
+        let start = match after {
+            Some(u64::MAX) => return Ok(Vec::new()),
+            Some(s) => queue_key(to, s + 1),
+            None => queue_prefix(to),
+        };
+        let mut end = queue_prefix(to);
+        if let Some(last) = end.last_mut() {
+            *last = 1;
+        }
+        let mut out = Vec::new();
+        for item in self.queue.range(start..end).take(limit) {
+            let (k, v) = item?;
+            let seq = split_key(&k)
+                .map(|(_, s)| s)
+                .ok_or(super::StoreError::Corrupt {
+                    tree: QUEUE,
+                    detail: "malformed key".into(),
+                })?;
+            let mut msg: QueuedMessage = decode(QUEUE, &v)?;
+            msg.seq = seq;
+            out.push(msg);
+        }
+        Ok(out)
+    }
+
+    /// Deletes one message; true when it was there.
+    pub fn remove(&self, to: &str, seq: u64) -> Result<bool> {
+        Ok(self.queue.remove(queue_key(to, seq))?.is_some())
+    }
+
+    /// Waits until every write made so far is on disk (group commit).
+    pub async fn durable(&self) -> Result<()> {
+        self.db.durable().await
+    }
+
+    /// Flushes synchronously (shutdown).
+    pub fn flush_now(&self) -> Result<()> {
+        self.db.flush_now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> QueuedMessage {
+        QueuedMessage {
+            seq: 0,
+            from: "a".into(),
+            from_name: "A".into(),
+            message: text.into(),
+            ts: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn queues_are_per_recipient_fifo() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(&dir.path().join("data"))?;
+        let s = RelayStore::open(&db)?;
+        let rec = AccountRecord {
+            name: "B".into(),
+            secret_hash: "h".into(),
+            created_ms: 1,
+        };
+        assert!(s.create_account("b", &rec)?.is_none());
+        assert!(s.create_account("b", &rec)?.is_some());
+        let s1 = s.enqueue("b", &msg("1"))?;
+        s.enqueue("bb", &msg("x"))?;
+        let s2 = s.enqueue("b", &msg("2"))?;
+        assert!(s2 > s1);
+        let got = s.pending("b", None, 10)?;
+        assert_eq!(
+            got.iter().map(|m| m.message.as_str()).collect::<Vec<_>>(),
+            ["1", "2"]
+        );
+        assert_eq!(s.pending("b", Some(s1), 10)?.len(), 1);
+        assert!(s.remove("b", s1)?);
+        assert!(!s.remove("b", s1)?);
+        s.durable().await?;
+        assert_eq!(s.accounts()?.len(), 1);
+        assert_eq!(s.queued_counts()?.get("b"), Some(&1));
+        assert_eq!(s.queued_counts()?.get("bb"), Some(&1));
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! The relay's shared state: accounts in memory (mirroring the store) and their queues.
+//! Secret checks and registration are in [`super::auth`].
+//!
+//! Each account holds its queue length (for `--queue-cap`), its number of open WebSockets
+//! (`online`), a lock that orders enqueues (so sequence order is queue order), an async lock
+//! that lets one drainer at a time hand out messages under the seed's delete-on-delivery
+//! contract, and a `watch` channel bumped on every enqueue that wakes its WebSockets.
+
+use super::error::ApiError;
+use super::limits::Limits;
+use crate::store::relay_server::{AccountRecord, QueuedMessage, RelayStore};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Limits fixed at start.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// Largest message text in bytes.
+    pub max_message_bytes: usize,
+    /// Most queued messages per recipient.
+    pub queue_cap: usize,
+    /// Most WebSockets per id.
+    pub max_ws_per_id: usize,
+}
+
+/// One account in memory.
+pub(crate) struct Account {
+    /// The id.
+    pub id: String,
+    pub(super) name: Mutex<String>,
+    pub(super) created_ms: u64,
+    pub(super) hash: String,
+    pub(super) verified: Mutex<Option<[u8; 32]>>,
+    /// Messages in its queue.
+    pub queued: AtomicUsize,
+    /// Open WebSockets.
+    pub online: AtomicUsize,
+    enqueue_lock: Mutex<()>,
+    /// Held while handing out messages that are deleted on delivery (poll, seed pushes).
+    pub drain: tokio::sync::Mutex<()>,
+    /// Bumped after each enqueue.
+    pub wake: watch::Sender<u64>,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means another request panicked; the data (a name, a digest) is intact.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Account {
+    pub(super) fn new(id: String, rec: AccountRecord, queued: usize) -> Account {
+        Account {
+            id,
+            name: Mutex::new(rec.name),
+            created_ms: rec.created_ms,
+            hash: rec.secret_hash,
+            verified: Mutex::new(None),
+            queued: AtomicUsize::new(queued),
+            online: AtomicUsize::new(0),
+            enqueue_lock: Mutex::new(()),
+            drain: tokio::sync::Mutex::new(()),
+            wake: watch::channel(0).0,
+        }
+    }
+
+    /// The display name.
+    pub fn name(&self) -> String {
+        lock(&self.name).clone()
+    }
+
+    /// Whether a WebSocket is open.
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// The whole relay.
+pub(crate) struct Relay {
+    /// The store.
+    pub store: RelayStore,
+    /// Limits.
+    pub cfg: Config,
+    /// Rate limiters.
+    pub limits: Arc<Limits>,
+    /// Open WebSocket sessions, awaited at shutdown.
+    pub sessions: TaskTracker,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+    pub(super) accounts: Mutex<HashMap<String, Arc<Account>>>,
+    pub(super) salt: [u8; 32],
+    pub(super) hashing: Semaphore,
+}
+
+impl Relay {
+    /// Loads every account and queue length from the store.
+    pub fn load(
+        store: RelayStore,
+        cfg: Config,
+        limits: Arc<Limits>,
+        shutdown: CancellationToken,
+    ) -> crate::store::Result<Relay> {
+        let counts = store.queued_counts()?;
+        let mut accounts = HashMap::new();
+        for (id, rec) in store.accounts()? {
+            let queued = counts.get(&id).copied().unwrap_or(0);
+            accounts.insert(id.clone(), Arc::new(Account::new(id, rec, queued)));
+        }
+        let salt: [u8; 32] = rand::random();
+        Ok(Relay {
+            store,
+            cfg,
+            limits,
+            sessions: TaskTracker::new(),
+            shutdown,
+            accounts: Mutex::new(accounts),
+            salt,
+            hashing: Semaphore::new(2),
+        })
+    }
+
+    /// The account `id`, if registered.
+    pub fn account(&self, id: &str) -> Option<Arc<Account>> {
+        lock(&self.accounts).get(id).cloned()
+    }
+
+    /// Largest request body: the message JSON-escaped (up to 6 bytes per byte) plus the
+    /// other fields.
+    pub fn body_limit(&self) -> usize {
+        self.cfg
+            .max_message_bytes
+            .saturating_mul(6)
+            .saturating_add(16 * 1024)
+    }
+
+    /// Number of accounts.
+    pub fn account_count(&self) -> usize {
+        lock(&self.accounts).len()
+    }
+
+    /// Every account, sorted by id.
+    pub fn all(&self) -> Vec<Arc<Account>> {
+        let mut all: Vec<_> = lock(&self.accounts).values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Appends `msg` to `to`'s queue (refusing beyond the cap) and wakes its listeners.
+    /// Not yet durable: the caller awaits [`RelayStore::durable`] before acknowledging.
+    pub fn enqueue(&self, to: &Account, msg: &QueuedMessage) -> Result<u64, ApiError> {
+        let seq = {
+            let _order = lock(&to.enqueue_lock);
+            if to.queued.load(Ordering::Acquire) >= self.cfg.queue_cap {
+                return Err(ApiError::too_many(
+                    "the recipient's queue is full; try again after it has read its messages",
+                    5,
+                ));
+            }
+            let seq = self.store.enqueue(&to.id, msg)?;
+            to.queued.fetch_add(1, Ordering::AcqRel);
+            seq
+        };
+        to.wake.send_replace(seq);
+        Ok(seq)
+    }
+
+    /// Deletes message `seq` of `account` (delivered or acknowledged); true if it was queued.
+    pub fn remove(&self, account: &Account, seq: u64) -> Result<bool, ApiError> {
+        let removed = self.store.remove(&account.id, seq)?;
+        if removed {
+            account.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        Ok(removed)
+    }
+}
