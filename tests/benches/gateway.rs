@@ -48,6 +48,11 @@ fn delivery(i: usize, tag: &str) -> Delivery {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo test --all-targets` runs bench binaries without `--bench`: only compile-check then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("gateway bench: run it with `cargo bench -p clawlink-tests --bench gateway`");
+        return Ok(());
+    }
     let n = env_n("GW_BENCH_N", 200);
     let tn = env_n("GW_BENCH_THROUGHPUT_N", 3000);
     let gw = Gateway::start();

@@ -133,6 +133,7 @@ impl Pool {
 
     /// Calls `method` with `params` through the warm connection to `url` and returns the
     /// answer's payload. An empty `token` means: use the device token this gateway issued, if any.
+    /// A method answered twice (`agent`: an acknowledgement, then the result) returns the first.
     pub async fn request(
         &self,
         url: &str,

@@ -4,7 +4,7 @@
 
 use super::*;
 use clawlink::Secret;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -371,4 +371,48 @@ fn deliveries_map_to_exactly_the_documented_params() -> R {
 fn the_pool_is_a_send_sync_clonable_handle() {
     fn check<T: Send + Sync + Clone + 'static>() {}
     check::<Pool>();
+}
+
+#[tokio::test]
+async fn websocket_pings_are_answered_while_idle() -> R {
+    let m = mock(|mut ws, _| async move {
+        handshake(&mut ws, 30_000).await;
+        let mut pong = false;
+        let mut pinged = false;
+        while let Some(Ok(msg)) = ws.next().await {
+            match msg {
+                Message::Pong(p) if p.as_ref() == b"are-you-there" => pong = true,
+                Message::Text(t) => {
+                    let v: Value = serde_json::from_str(&t).unwrap_or_default();
+                    let id = v["id"].as_str().unwrap_or_default().to_string();
+                    send(
+                        &mut ws,
+                        json!({"type":"res","id":id,"ok":true,"payload":{"pong":pong}}),
+                    )
+                    .await;
+                    if !pinged {
+                        pinged = true;
+                        let _ = ws
+                            .send(Message::Ping(b"are-you-there".to_vec().into()))
+                            .await;
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let p = pool(&dir);
+    assert_eq!(
+        p.request(&m.url, &tok(), "status", json!({})).await?,
+        json!({"pong": false})
+    );
+    // No request in between: the actor keeps reading, so tungstenite answers the ping.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        p.request(&m.url, &tok(), "status", json!({})).await?,
+        json!({"pong": true})
+    );
+    Ok(())
 }
