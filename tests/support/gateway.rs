@@ -193,7 +193,8 @@ impl Gateway {
         cmd.arg("-c")
             .arg(WATCHDOG)
             .arg("watchdog")
-            .arg(std::process::id().to_string());
+            .arg(std::process::id().to_string())
+            .arg(self.dir.path());
         cmd.arg(gw.get_program()).args(gw.get_args());
         for (k, v) in gw.get_envs() {
             if let Some(v) = v {
@@ -287,19 +288,21 @@ impl Drop for Gateway {
     }
 }
 
-/// Runs the command after the pid, stops it on SIGTERM or when the pid (the test binary) is gone.
+/// `watchdog PID DIR CMD...`: runs CMD; on SIGTERM stops it (SIGKILL to the group after 30 s);
+/// when PID (the test binary) is gone, stops it and removes DIR (a static fixture's temp dir is
+/// never dropped).
 const WATCHDOG: &str = r#"
-parent="$1"; shift
+parent="$1"; dir="$2"; shift 2
 "$@" &
 child=$!
-stop() {
+halt() {
   kill -TERM "$child" 2>/dev/null
-  for _ in $(seq 300); do kill -0 "$child" 2>/dev/null || exit 0; sleep 0.1; done
-  kill -KILL -- -$$ 2>/dev/null; exit 0
+  for _ in $(seq 300); do kill -0 "$child" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL -- -$$ 2>/dev/null
 }
-trap stop TERM INT HUP
+trap 'halt; exit 0' TERM INT HUP
 while kill -0 "$child" 2>/dev/null; do
-  kill -0 "$parent" 2>/dev/null || stop
+  if ! kill -0 "$parent" 2>/dev/null; then halt; rm -rf -- "$dir"; exit 0; fi
   sleep 0.5 & wait $!
 done
 wait "$child"
