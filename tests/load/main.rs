@@ -18,7 +18,10 @@ mod webhook;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "clawlink-load", about = "Load and latency figures for clawlink")]
+#[command(
+    name = "clawlink-load",
+    about = "Load and latency figures for clawlink"
+)]
 struct Cli {
     #[command(subcommand)]
     scenario: Scenario,

@@ -12,8 +12,17 @@ pub struct Summary {
 
 pub fn summarize(mut v: Vec<Duration>) -> Summary {
     v.sort();
-    let at = |q: f64| v.get(((v.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default();
-    Summary { count: v.len(), p50: at(0.50), p99: at(0.99), max: v.last().copied().unwrap_or_default() }
+    let at = |q: f64| {
+        v.get(((v.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or_default()
+    };
+    Summary {
+        count: v.len(),
+        p50: at(0.50),
+        p99: at(0.99),
+        max: v.last().copied().unwrap_or_default(),
+    }
 }
 
 pub fn ms(d: Duration) -> String {
@@ -43,7 +52,11 @@ pub fn proc_usage(pid: u32) -> ProcUsage {
             .and_then(|x| x.parse().ok())
             .unwrap_or(0)
     };
-    ProcUsage { cpu_secs, peak_rss_kib: kib("VmHWM:"), rss_kib: kib("VmRSS:") }
+    ProcUsage {
+        cpu_secs,
+        peak_rss_kib: kib("VmHWM:"),
+        rss_kib: kib("VmRSS:"),
+    }
 }
 
 /// Prints a two-column table.

@@ -23,7 +23,10 @@ pub fn run(a: Args) {
     let pid = d.proc.as_ref().map(|p| p.pid()).unwrap_or(0);
     let before = proc_usage(pid);
     let url = format!("http://{}/message", d.listen);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let text: String = "x".repeat(a.size);
     let (lat, elapsed) = rt.block_on(async move {
         let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build().expect("client");
@@ -56,17 +59,34 @@ pub fn run(a: Args) {
     });
     let after = proc_usage(pid);
     let s = summarize(lat);
-    let total = d.ctl_json(&["status"])["inbox"]["total"].as_u64().unwrap_or(0);
-    assert_eq!(total as usize, a.messages, "every acknowledged message must be in the inbox");
+    let total = d.ctl_json(&["status"])["inbox"]["total"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(
+        total as usize, a.messages,
+        "every acknowledged message must be in the inbox"
+    );
     table(
-        &format!("webhook → durable inbox: {} messages of {} B, {} concurrent posters", a.messages, a.size, a.concurrency),
+        &format!(
+            "webhook → durable inbox: {} messages of {} B, {} concurrent posters",
+            a.messages, a.size, a.concurrency
+        ),
         &[
-            ("throughput (acknowledged msg/s)", format!("{:.0}", s.count as f64 / elapsed.as_secs_f64())),
+            (
+                "throughput (acknowledged msg/s)",
+                format!("{:.0}", s.count as f64 / elapsed.as_secs_f64()),
+            ),
             ("latency p50", ms(s.p50)),
             ("latency p99", ms(s.p99)),
             ("latency max", ms(s.max)),
-            ("clawlinkd CPU (s)", format!("{:.2}", after.cpu_secs - before.cpu_secs)),
-            ("clawlinkd peak RSS", format!("{:.1} MiB", after.peak_rss_kib as f64 / 1024.0)),
+            (
+                "clawlinkd CPU (s)",
+                format!("{:.2}", after.cpu_secs - before.cpu_secs),
+            ),
+            (
+                "clawlinkd peak RSS",
+                format!("{:.1} MiB", after.peak_rss_kib as f64 / 1024.0),
+            ),
             ("messages in inbox afterwards", total.to_string()),
         ],
     );
@@ -78,7 +98,16 @@ pub fn idle() {
     d.ctl_json(&["status"]);
     std::thread::sleep(Duration::from_secs(2));
     let u = proc_usage(pid);
-    table("idle clawlinkd (started, one status call, 2 s idle)", &[("RSS", format!("{:.1} MiB", u.rss_kib as f64 / 1024.0)), ("peak RSS", format!("{:.1} MiB", u.peak_rss_kib as f64 / 1024.0))]);
+    table(
+        "idle clawlinkd (started, one status call, 2 s idle)",
+        &[
+            ("RSS", format!("{:.1} MiB", u.rss_kib as f64 / 1024.0)),
+            (
+                "peak RSS",
+                format!("{:.1} MiB", u.peak_rss_kib as f64 / 1024.0),
+            ),
+        ],
+    );
 }
 
 pub fn status(runs: usize) {
@@ -87,10 +116,18 @@ pub fn status(runs: usize) {
     let mut lat = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        let out = std::process::Command::new(&ctl).arg("--socket").arg(&d.socket).arg("status").output().expect("run clawlink");
+        let out = std::process::Command::new(&ctl)
+            .arg("--socket")
+            .arg(&d.socket)
+            .arg("status")
+            .output()
+            .expect("run clawlink");
         lat.push(t.elapsed());
         assert!(out.status.success());
     }
     let s = summarize(lat);
-    table(&format!("`clawlink status` wall time, process start to exit ({runs} runs)"), &[("p50", ms(s.p50)), ("p99", ms(s.p99)), ("max", ms(s.max))]);
+    table(
+        &format!("`clawlink status` wall time, process start to exit ({runs} runs)"),
+        &[("p50", ms(s.p50)), ("p99", ms(s.p99)), ("max", ms(s.max))],
+    );
 }

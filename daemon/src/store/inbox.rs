@@ -260,8 +260,10 @@ mod tests {
 
     #[tokio::test]
     async fn duplicates_are_stored_once_and_counts_follow() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let db = Db::open(dir.path())?;
+        let tmp = tempfile::tempdir()?;
+        // A fresh subdirectory: the temp dir itself may be 0755, which Db::open rightly refuses.
+        let dir = tmp.path().join("data");
+        let db = Db::open(&dir)?;
         let inbox = Inbox::open(&db)?;
         let m = NewMessage {
             source: "relay".into(),

@@ -259,19 +259,18 @@ mod tests {
 
     #[tokio::test]
     async fn second_open_is_refused_and_future_schema_is_an_error() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let db = Db::open(dir.path())?;
+        let tmp = tempfile::tempdir()?;
+        // A fresh subdirectory: the temp dir itself may be 0755, which Db::open rightly refuses.
+        let dir = tmp.path().join("data");
+        let db = Db::open(&dir)?;
         db.durable().await?;
-        assert!(matches!(
-            Db::open(dir.path()),
-            Err(StoreError::Locked { .. })
-        ));
+        assert!(matches!(Db::open(&dir), Err(StoreError::Locked { .. })));
         db.tree("meta")?.insert("schema", &99u64.to_be_bytes())?;
         db.flush_now()?;
         drop(db);
         // sled keeps its own flock until every handle is gone; the flusher task holds one.
         tokio::task::yield_now().await;
-        let again = Db::open(dir.path());
+        let again = Db::open(&dir);
         assert!(
             matches!(
                 again,
