@@ -68,6 +68,15 @@ pub struct State {
     pub tracker: TaskTracker,
     config: RwLock<Arc<Config>>,
     config_path: PathBuf,
+    // Each transport adds its handles below, between its own markers.
+    // --- gateway (fields) ---
+    // --- end gateway ---
+
+    // --- relay (fields) ---
+    // --- end relay ---
+
+    // --- nexus (fields) ---
+    // --- end nexus ---
     status_sources: RwLock<Vec<Arc<dyn StatusSource>>>,
 }
 
@@ -112,11 +121,6 @@ impl State {
     }
 }
 
-/// Transports available to the outbox. Each transport module adds itself here.
-fn transports(_db: &Db, _config: &Config) -> Vec<Arc<dyn Transport>> {
-    Vec::new()
-}
-
 /// Runs the agent daemon until `shutdown`.
 pub async fn run(
     args: Args,
@@ -148,9 +152,20 @@ pub async fn run(
     let hub = Hub::new();
     let inbox = Inbox::open(&db)?;
     let ingest = Ingest::new(inbox.clone(), hub.clone());
+    // Transports available to the outbox: each one builds its handles and registers here.
+    let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
+    // --- gateway (build) ---
+    // --- end gateway ---
+
+    // --- relay (build) ---
+    // --- end relay ---
+
+    // --- nexus (build) ---
+    // --- end nexus ---
+
     let outbound = Outbound::new(
         Outbox::open(&db)?,
-        transports(&db, &config),
+        transports,
         shutdown.clone(),
         tracker.clone(),
     );
@@ -170,7 +185,25 @@ pub async fn run(
         config: RwLock::new(Arc::new(config.clone())),
         config_path,
         status_sources: RwLock::new(Vec::new()),
+        // --- gateway (init) ---
+        // --- end gateway ---
+
+        // --- relay (init) ---
+        // --- end relay ---
+
+        // --- nexus (init) ---
+        // --- end nexus ---
     });
+
+    // Background workers that need the shared state.
+    // --- gateway (start) ---
+    // --- end gateway ---
+
+    // --- relay (start) ---
+    // --- end relay ---
+
+    // --- nexus (start) ---
+    // --- end nexus ---
 
     tracker.spawn(crate::control::serve(
         control,

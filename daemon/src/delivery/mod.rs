@@ -7,6 +7,8 @@
 //!   `agent_pending` queue, so delivery survives restarts and a gateway that is down
 //!   (see `local_agent`, added with the gateway transport).
 
+pub mod local_agent;
+
 use clawlink::proto::InboxMessage;
 use tokio::sync::broadcast;
 

@@ -5,6 +5,8 @@
 //! local agent third. A source that redelivers (same `source_id`) is acknowledged again but
 //! stored once.
 
+pub mod nexus;
+pub mod relay;
 pub mod webhook;
 
 use crate::delivery::Hub;

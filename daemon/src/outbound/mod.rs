@@ -11,7 +11,10 @@
 //! Adding a transport: implement [`Transport`] in a module of its own and register it in
 //! [`crate::agent`]; nothing else changes.
 
+pub mod gateway;
 pub mod lanes;
+pub mod nexus;
+pub mod relay;
 
 pub use lanes::{Attempt, Outbound};
 

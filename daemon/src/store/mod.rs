@@ -22,8 +22,10 @@
 pub mod contacts;
 pub mod inbox;
 pub mod kv;
+pub mod nexus_client;
 pub mod nexus_server;
 pub mod outbox;
+pub mod relay_client;
 pub mod relay_server;
 
 use std::fs::{File, OpenOptions};
