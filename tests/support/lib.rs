@@ -22,13 +22,17 @@ pub fn bin(name: &str) -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("."));
-    // target/debug/deps/test-xxxx -> target/debug/NAME
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let path = dir.join(name);
+    // A test runs from target/PROFILE/deps/, a bench tool from target/PROFILE/: look in both.
+    let here = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let candidates = [
+        here.join(name),
+        here.parent().map(|p| p.join(name)).unwrap_or_default(),
+    ];
+    let path = candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| candidates[1].clone());
     assert!(
         path.exists(),
         "{} is not built; run `cargo build --workspace` first (the README test command does)",
