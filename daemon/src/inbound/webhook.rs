@@ -78,6 +78,40 @@ struct PostBody {
     id: Option<serde_json::Value>,
 }
 
+/// Parses a `POST /message` body into an inbox entry, or says what is wrong with it.
+/// Pure (no I/O), so it is fuzzed directly.
+pub fn parse_post(body: &[u8]) -> Result<NewMessage, String> {
+    let parsed: PostBody =
+        serde_json::from_slice(body).map_err(|e| format!("body is not a JSON object: {e}"))?;
+    let from = match parsed.from {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_FROM => s,
+        Some(_) => {
+            return Err(format!(
+                "\"from\" must be a non-empty string of at most {MAX_FROM} bytes"
+            ))
+        }
+        None => return Err("missing field \"from\"".into()),
+    };
+    let message = match parsed.message {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => s,
+        Some(_) => return Err("\"message\" must be a non-empty string".into()),
+        None => return Err("missing field \"message\"".into()),
+    };
+    let source_id = match parsed.id {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.len() <= 256 => Some(format!("{from}\0{s}")),
+        Some(serde_json::Value::Number(n)) => Some(format!("{from}\0{n}")),
+        Some(_) => return Err("\"id\" must be a string (at most 256 bytes) or a number".into()),
+    };
+    Ok(NewMessage {
+        source: "webhook".into(),
+        source_id,
+        from,
+        message,
+        meta: Default::default(),
+    })
+}
+
 async fn post_message(
     State(hook): State<Arc<Hook>>,
     headers: HeaderMap,
@@ -96,52 +130,9 @@ async fn post_message(
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
     };
-    let parsed: PostBody = match serde_json::from_slice(&body) {
-        Ok(p) => p,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("body is not a JSON object: {e}"),
-            )
-        }
-    };
-    let from = match parsed.from {
-        Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_FROM => s,
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("\"from\" must be a non-empty string of at most {MAX_FROM} bytes"),
-            )
-        }
-        None => return error(StatusCode::BAD_REQUEST, "missing field \"from\""),
-    };
-    let message = match parsed.message {
-        Some(serde_json::Value::String(s)) if !s.is_empty() => s,
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "\"message\" must be a non-empty string",
-            )
-        }
-        None => return error(StatusCode::BAD_REQUEST, "missing field \"message\""),
-    };
-    let source_id = match parsed.id {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) if s.len() <= 256 => Some(format!("{from}\0{s}")),
-        Some(serde_json::Value::Number(n)) => Some(format!("{from}\0{n}")),
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "\"id\" must be a string (at most 256 bytes) or a number",
-            )
-        }
-    };
-    let msg = NewMessage {
-        source: "webhook".into(),
-        source_id,
-        from,
-        message,
-        meta: Default::default(),
+    let msg = match parse_post(&body) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match hook.ingest.store(msg).await {
         Ok(stored) => Json(json!({"ok": true, "id": stored.id()})).into_response(),
