@@ -238,9 +238,17 @@ pub async fn run(
     );
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
+    let broken = db.broken();
+    let mut store_failed = false;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = broken.cancelled() => {
+                tracing::error!("the store cannot write (disk full, read-only or failing); stopping so that the service manager restarts clawlinkd once it can");
+                store_failed = true;
+                shutdown.cancel();
+                break;
+            }
             Some(()) = reload.recv() => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 state.reload();
@@ -257,6 +265,9 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("some tasks did not finish within 10 s");
+    }
+    if store_failed {
+        anyhow::bail!("stopped: the store in {} could not write (nothing unacknowledged was accepted); free disk space or fix permissions, then start clawlinkd again", data_dir.display());
     }
     db.flush_now()?;
     drop(state);

@@ -96,6 +96,7 @@ struct Inner {
     db: sled::Db,
     dir: PathBuf,
     flush_tx: mpsc::UnboundedSender<oneshot::Sender<Result<(), String>>>,
+    broken: tokio_util::sync::CancellationToken,
     _lock: File,
 }
 
@@ -129,12 +130,14 @@ impl Db {
             }
         }
         let (flush_tx, flush_rx) = mpsc::unbounded_channel();
-        tokio::spawn(flusher(db.clone(), flush_rx));
+        let broken = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(flusher(db.clone(), flush_rx, broken.clone()));
         Ok(Db {
             inner: Arc::new(Inner {
                 db,
                 dir: dir.to_path_buf(),
                 flush_tx,
+                broken,
                 _lock: lock,
             }),
         })
@@ -169,6 +172,14 @@ impl Db {
         }
     }
 
+    /// Cancelled when a flush has failed (disk full, read-only, I/O error). sled refuses every
+    /// write after its first I/O error, so the process must stop and be restarted (systemd
+    /// `Restart=on-failure`) to continue once the disk is usable again. Nothing acknowledged is
+    /// lost: acknowledgements wait for a successful flush.
+    pub fn broken(&self) -> tokio_util::sync::CancellationToken {
+        self.inner.broken.clone()
+    }
+
     /// Flushes synchronously; used once at shutdown.
     pub fn flush_now(&self) -> Result<()> {
         self.inner.db.flush()?;
@@ -179,6 +190,7 @@ impl Db {
 async fn flusher(
     db: sled::Db,
     mut rx: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>,
+    broken: tokio_util::sync::CancellationToken,
 ) {
     while let Some(first) = rx.recv().await {
         let mut waiters = vec![first];
@@ -193,6 +205,7 @@ async fn flusher(
         };
         if let Err(e) = &res {
             tracing::error!(error = %e, "store flush failed; writes are not acknowledged");
+            broken.cancel();
         }
         for w in waiters {
             let _ = w.send(res.clone());

@@ -1,0 +1,235 @@
+//! Faults the daemon must survive without losing or inventing a message: a full disk, a
+//! corrupted store, and SIGKILL at random points of a long stream (several seeds).
+
+use clawlink_tests::{run, Daemon};
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::Duration;
+
+/// A size-limited tmpfs mounted for the test's lifetime (the suite runs as root in CI).
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: std::path::PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&path).expect("mkdir");
+        let out = run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700")])
+            .arg("tmpfs")
+            .arg(&path));
+        assert!(
+            out.status.success(),
+            "this test needs to mount a small tmpfs (run as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { path }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+fn fill(path: &std::path::Path) -> std::path::PathBuf {
+    let filler = path.join("filler");
+    // dd stops at ENOSPC; its failure is the point.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .output();
+    filler
+}
+
+#[test]
+fn disk_full_refuses_without_acknowledging_and_recovers() {
+    let mut d = Daemon::new();
+    let disk = SmallDisk::mount(d.dir.path().join("disk"), "24m");
+    d.data_dir = disk.path.join("data");
+    d.spawn();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let url = format!("http://{}/message", d.listen);
+    let mut acked = Vec::new();
+    for i in 0..20 {
+        let r = client
+            .post(&url)
+            .json(&json!({"from": "a", "message": format!("before-{i}")}))
+            .send()
+            .expect("post");
+        assert_eq!(r.status(), 200);
+        acked.push(format!("before-{i}"));
+    }
+    let filler = fill(&disk.path);
+    // With the disk full, writes must be refused (503), never acknowledged.
+    let big = "y".repeat(32 * 1024);
+    let mut refused = 0;
+    for i in 0..200 {
+        let r = client
+            .post(&url)
+            .json(&json!({"from": "a", "message": format!("full-{i}-{big}")}))
+            .send();
+        match r {
+            Ok(r) if r.status() == 200 => acked.push(format!("full-{i}-{big}")),
+            Ok(r) => {
+                assert_eq!(r.status(), 503, "a full disk must give 503");
+                let v: Value = r.json().unwrap_or(Value::Null);
+                assert!(v["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("not acknowledged")));
+                refused += 1;
+                break;
+            }
+            Err(e) => panic!("the daemon must answer the first refused write, not drop it: {e}"),
+        }
+    }
+    assert_eq!(refused, 1, "the full disk was never noticed");
+    // sled cannot continue after an I/O error: the daemon stops with a clear error (exit != 0)
+    // so that its service manager restarts it; nothing it refused was acknowledged.
+    let p = d.proc.as_mut().expect("proc");
+    let st = clawlink_tests::wait_for(
+        "the daemon to stop on the store failure",
+        Duration::from_secs(20),
+        || p.child.try_wait().ok().flatten(),
+    );
+    assert!(!st.success());
+    assert!(d.logs().contains("could not write"), "{}", d.logs());
+    // Space comes back: the restarted daemon continues.
+    std::fs::remove_file(&filler).expect("free space");
+    d.proc = None;
+    d.spawn();
+    let r = client
+        .post(&url)
+        .json(&json!({"from": "a", "message": "after"}))
+        .send()
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    acked.push("after".into());
+    // The store is intact after a restart: every acknowledged message, once.
+    assert!(d.stop(), "clean stop failed:\n{}", d.logs());
+    d.spawn();
+    let inbox = d.ctl_json(&["inbox"]);
+    let texts: Vec<&str> = inbox
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["message"].as_str())
+        .collect();
+    for a in &acked {
+        assert_eq!(
+            texts.iter().filter(|t| *t == a).count(),
+            1,
+            "acknowledged message lost or doubled"
+        );
+    }
+}
+
+#[test]
+fn corrupted_store_is_a_clear_error_and_is_not_wiped() {
+    let mut d = Daemon::start();
+    d.post_message(&json!({"from": "a", "message": "keep me"}));
+    assert!(d.stop());
+    let db = d.data_dir.join("db");
+    let files: Vec<_> = std::fs::read_dir(&db)
+        .expect("db dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(!files.is_empty());
+    let conf = db.join("conf");
+    let snapshot: Vec<(std::path::PathBuf, u64)> = files
+        .iter()
+        .map(|p| {
+            (
+                p.clone(),
+                std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            )
+        })
+        .collect();
+    std::fs::write(&conf, b"\xde\xad\xbe\xef garbage").expect("corrupt");
+    let out = run(&mut d.command());
+    assert!(
+        !out.status.success(),
+        "a corrupted store must stop the daemon"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("store") || err.contains("sled") || err.contains("corrupt"),
+        "unclear error: {err}"
+    );
+    for (p, len) in snapshot {
+        if p != conf {
+            assert_eq!(
+                std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0),
+                len,
+                "{} changed: the store was touched",
+                p.display()
+            );
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift), so each seed reproduces its kill points.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn kill_9_at_random_points_loses_nothing_acknowledged() {
+    let total = 3000;
+    for seed in [1u64, 7, 42] {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut d = Daemon::start();
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let url = format!("http://{}/message", d.listen);
+        let mut acked: Vec<(u64, String)> = Vec::new();
+        let mut kills = 0;
+        let mut next_kill = 200 + rng.next() % 800;
+        let mut i = 0;
+        while i < total {
+            let text = format!("s{seed}-{i}");
+            match client
+                .post(&url)
+                .json(&json!({"from": "k", "message": text, "id": text}))
+                .send()
+            {
+                Ok(r) if r.status() == 200 => {
+                    let v: Value = r.json().expect("json");
+                    acked.push((v["id"].as_u64().expect("id"), text));
+                    i += 1;
+                }
+                // The daemon is down or restarting: the sender retries the same message (same id).
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+            if i as u64 == next_kill {
+                d.kill9();
+                kills += 1;
+                d.spawn();
+                next_kill += 200 + rng.next() % 800;
+            }
+        }
+        let inbox = d.ctl_json(&["inbox"]);
+        let items = inbox.as_array().expect("array");
+        let texts: Vec<&str> = items.iter().filter_map(|m| m["message"].as_str()).collect();
+        let expected: Vec<&str> = acked.iter().map(|(_, t)| t.as_str()).collect();
+        assert!(kills >= 2, "seed {seed}: too few kills");
+        assert_eq!(
+            texts, expected,
+            "seed {seed}: inbox differs from the acknowledged stream (lost, doubled or reordered)"
+        );
+    }
+}
