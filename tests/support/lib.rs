@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 pub mod daemon;
 pub mod gateway;
 pub mod nexus;
+pub mod proxy;
 pub mod relay;
 
 pub use daemon::Daemon;
