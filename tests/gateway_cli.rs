@@ -63,6 +63,12 @@ fn assert_secret_kept(d: &Daemon, token: &str) {
         !String::from_utf8_lossy(&status.stdout).contains(token),
         "token in status"
     );
+    let outbox = d.ctl(&["outbox", "--json"]);
+    assert!(outbox.status.success(), "{}", text(&outbox));
+    assert!(
+        !String::from_utf8_lossy(&outbox.stdout).contains(token),
+        "token in the outbox listing"
+    );
 }
 
 fn outbox_entry(d: &Daemon, id: &str) -> Option<Value> {

@@ -231,3 +231,31 @@ async fn deliver_batch(
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_per_device_and_message() {
+        let a = idempotency_key("0123456789abcdef0123", 7);
+        assert_eq!(a, "clawlink-inbox-0123456789abcdef-7");
+        assert_ne!(a, idempotency_key("fedcba9876543210", 7));
+        assert_ne!(a, idempotency_key("0123456789abcdef", 8));
+    }
+
+    #[test]
+    fn the_agent_sees_sender_source_and_text() {
+        let m = InboxMessage {
+            id: 1,
+            source: "relay".into(),
+            source_id: None,
+            from: "bob".into(),
+            message: "hi".into(),
+            received_at: String::new(),
+            read: false,
+            meta: Default::default(),
+        };
+        assert_eq!(agent_text(&m), "[clawlink] message from bob via relay: hi");
+    }
+}
