@@ -70,6 +70,8 @@ pub struct State {
     config_path: PathBuf,
     // Each transport adds its handles below, between its own markers.
     // --- gateway (fields) ---
+    /// The OpenClaw gateway client (warm connections to peers and to the local gateway).
+    pub gateway: crate::gateway::Pool,
     // --- end gateway ---
 
     // --- relay (fields) ---
@@ -155,6 +157,16 @@ pub async fn run(
     // Transports available to the outbox: each one builds its handles and registers here.
     let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
     // --- gateway (build) ---
+    let gateway = {
+        let mut opts = crate::gateway::PoolOptions::new(&data_dir);
+        opts.idle_timeout = Duration::from_secs(config.gateway.idle_timeout_secs.max(1));
+        opts.request_timeout = Duration::from_secs(config.gateway.request_timeout_secs.max(1));
+        crate::gateway::Pool::new(opts)
+            .map_err(|e| anyhow::anyhow!("cannot set up the gateway client: {e}"))?
+    };
+    transports.push(Arc::new(crate::outbound::gateway::GatewayTransport::new(
+        gateway.clone(),
+    )));
     // --- end gateway ---
 
     // --- relay (build) ---
@@ -186,6 +198,7 @@ pub async fn run(
         config_path,
         status_sources: RwLock::new(Vec::new()),
         // --- gateway (init) ---
+        gateway: gateway.clone(),
         // --- end gateway ---
 
         // --- relay (init) ---
@@ -197,6 +210,10 @@ pub async fn run(
 
     // Background workers that need the shared state.
     // --- gateway (start) ---
+    state.add_status_source(Arc::new(gateway.clone()));
+    if let Some(local) = crate::delivery::local_agent::start(&state) {
+        state.add_status_source(local);
+    }
     // --- end gateway ---
 
     // --- relay (start) ---

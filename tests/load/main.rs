@@ -12,6 +12,7 @@
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
 
+mod gateway;
 mod stats;
 mod webhook;
 
@@ -31,6 +32,8 @@ struct Cli {
 enum Scenario {
     /// Webhook → durable inbox: concurrent POSTs, each acknowledged only after fsync.
     Webhook(webhook::Args),
+    /// `clawlink send` into a real OpenClaw gateway: warm daemon connection vs cold connect.
+    Gateway(gateway::Args),
     /// Idle daemon memory after start.
     Idle,
     /// Wall time of `clawlink status`, process start to exit.
@@ -44,6 +47,7 @@ fn main() {
     let cli = Cli::parse();
     match cli.scenario {
         Scenario::Webhook(a) => webhook::run(a),
+        Scenario::Gateway(a) => gateway::run(a),
         Scenario::Idle => webhook::idle(),
         Scenario::Status { runs } => webhook::status(runs),
     }

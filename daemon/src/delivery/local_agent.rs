@@ -1,1 +1,261 @@
-//! (being written)
+//! Delivery of every inbound message into the local OpenClaw agent, through its gateway.
+//!
+//! Why a queue rather than a subscriber: the local gateway may be down (restarting, not yet
+//! started at boot) and the daemon may restart too, yet every message must reach the agent at
+//! least once. So when `[local_gateway]` is configured the inbox also records each new message
+//! in its durable `agent_pending` queue ([`crate::store::inbox::Inbox::set_track_agent`]), in the
+//! same write as the message itself. This worker takes the queue oldest first, injects each
+//! message, and only then removes it (`agent_delivered`). A crash between the two re-delivers
+//! one message; the gateway drops the repeat by its idempotency key.
+//!
+//! What the gateway receives (method and session from the config, default `system-event` into
+//! the main session):
+//!
+//! ```text
+//! text:           [clawlink] message from {from} via {source}: {message}
+//! idempotencyKey: clawlink-inbox-{first 16 hex digits of our device id}-{inbox id}
+//! ```
+//!
+//! Inbox ids restart in a new data directory, the device id (whose key lives in the same
+//! directory) does not collide across them, so the key is stable per message and unique.
+//!
+//! The worker wakes on every publish ([`crate::delivery::Hub::agent_wake`]) and also polls
+//! every [`POLL`]. While the gateway is unreachable it backs off exponentially up to
+//! [`MAX_BACKOFF`]; a refusal that needs a person (bad token, missing scope, unapproved
+//! device) waits [`MAX_BACKOFF`] between tries, so a corrected config (SIGHUP) is picked up.
+//! A message the gateway rejects as malformed is skipped with a warning, so it cannot block
+//! the queue forever.
+
+use crate::agent::{State, StatusSource};
+use crate::gateway::error::display_url;
+use crate::gateway::{Delivery, DeliveryMethod, GatewayError};
+use clawlink::proto::{ConnectionRow, InboxMessage};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Messages taken from the queue at once.
+const BATCH: usize = 32;
+/// Poll interval when nothing wakes the worker.
+pub const POLL: Duration = Duration::from_secs(5);
+/// First retry delay after a failure.
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest retry delay.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What `status` shows for the worker.
+#[derive(Default, Clone)]
+struct Shown {
+    state: &'static str,
+    target: String,
+    last_error: Option<String>,
+    delivered: u64,
+    skipped: u64,
+    rtt_ms: Option<f64>,
+}
+
+/// The worker's status row (kind `local-agent`).
+pub struct LocalAgentStatus {
+    shown: Mutex<Shown>,
+    state: Arc<State>,
+}
+
+impl StatusSource for LocalAgentStatus {
+    fn rows(&self) -> Vec<ConnectionRow> {
+        let s = self.shown.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut info = BTreeMap::new();
+        info.insert("delivered".to_string(), s.delivered.to_string());
+        if s.skipped > 0 {
+            info.insert("skipped".to_string(), s.skipped.to_string());
+        }
+        if let Ok(p) = self.state.inbox.agent_pending(1000) {
+            info.insert("pending".to_string(), p.len().to_string());
+        }
+        vec![ConnectionRow {
+            kind: "local-agent".into(),
+            target: s.target,
+            state: s.state.into(),
+            last_error: s.last_error,
+            rtt_ms: s.rtt_ms,
+            info,
+        }]
+    }
+}
+
+impl LocalAgentStatus {
+    fn set(&self, f: impl FnOnce(&mut Shown)) {
+        if let Ok(mut s) = self.shown.lock() {
+            f(&mut s);
+        }
+    }
+}
+
+/// Starts the worker when `[local_gateway]` is configured; returns its status source.
+pub fn start(state: &Arc<State>) -> Option<Arc<LocalAgentStatus>> {
+    let lg = state.config().local_gateway.clone()?;
+    state.inbox.set_track_agent(true);
+    let status = Arc::new(LocalAgentStatus {
+        shown: Mutex::new(Shown {
+            state: "idle",
+            target: display_url(&lg.url),
+            ..Shown::default()
+        }),
+        state: state.clone(),
+    });
+    state.tracker.spawn(run(state.clone(), status.clone()));
+    Some(status)
+}
+
+/// The idempotency key of inbox message `id` for this data directory's device.
+pub fn idempotency_key(device_id: &str, id: u64) -> String {
+    let dev: String = device_id.chars().take(16).collect();
+    format!("clawlink-inbox-{dev}-{id}")
+}
+
+/// The text the local agent sees.
+pub fn agent_text(m: &InboxMessage) -> String {
+    format!(
+        "[clawlink] message from {} via {}: {}",
+        m.from, m.source, m.message
+    )
+}
+
+async fn run(state: Arc<State>, status: Arc<LocalAgentStatus>) {
+    let wake = state.hub.agent_wake();
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        if state.shutdown.is_cancelled() {
+            return;
+        }
+        let pause = match deliver_batch(&state, &status).await {
+            Ok(true) => {
+                backoff = MIN_BACKOFF;
+                continue;
+            }
+            Ok(false) => {
+                backoff = MIN_BACKOFF;
+                status.set(|s| s.state = "idle");
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = state.shutdown.cancelled() => return,
+                }
+                continue;
+            }
+            Err(e) => {
+                let wait = match &e {
+                    e if !e.is_retryable() => MAX_BACKOFF,
+                    e => e.retry_after().unwrap_or(backoff).min(MAX_BACKOFF),
+                };
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let failed = if e.is_retryable() {
+                    "backoff"
+                } else {
+                    "failed"
+                };
+                tracing::warn!(error = %e, retry_in = ?wait, "local agent delivery failed");
+                status.set(|s| {
+                    s.state = failed;
+                    s.last_error = Some(e.to_string());
+                });
+                wait
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Delivers one batch. `Ok(true)`: something was delivered (look again at once);
+/// `Ok(false)`: nothing pending; `Err`: the gateway failed, back off.
+async fn deliver_batch(
+    state: &Arc<State>,
+    status: &Arc<LocalAgentStatus>,
+) -> Result<bool, GatewayError> {
+    let Some(lg) = state.config().local_gateway.clone() else {
+        return Ok(false);
+    };
+    let batch = state
+        .inbox
+        .agent_pending(BATCH)
+        .map_err(|e| GatewayError::Unavailable {
+            url: display_url(&lg.url),
+            detail: format!("cannot read the local agent queue: {e:#}"),
+            retry_after: None,
+        })?;
+    if batch.is_empty() {
+        return Ok(false);
+    }
+    let method: DeliveryMethod = lg.method.parse()?;
+    status.set(|s| {
+        s.state = "delivering";
+        s.target = display_url(&lg.url);
+    });
+    let pool = &state.gateway;
+    for m in batch {
+        let delivery = Delivery {
+            method,
+            session: lg.session.clone().filter(|s| !s.is_empty()),
+            text: agent_text(&m),
+            idempotency_key: idempotency_key(pool.device_id(), m.id),
+        };
+        let started = std::time::Instant::now();
+        let r = tokio::select! {
+            r = pool.send_message(&lg.url, &lg.token, &delivery) => r,
+            _ = state.shutdown.cancelled() => return Ok(false),
+        };
+        match r {
+            Ok(_) => {
+                let rtt = started.elapsed().as_secs_f64() * 1000.0;
+                status.set(|s| {
+                    s.delivered += 1;
+                    s.last_error = None;
+                    s.rtt_ms = Some(rtt);
+                });
+                tracing::debug!(id = m.id, "delivered into the local agent");
+            }
+            Err(e @ GatewayError::Rejected { .. }) => {
+                tracing::warn!(id = m.id, error = %e, "the local gateway rejected a message; skipped");
+                status.set(|s| {
+                    s.skipped += 1;
+                    s.last_error = Some(e.to_string());
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        if let Err(e) = state.inbox.agent_delivered(m.id) {
+            tracing::error!(id = m.id, "cannot record a local agent delivery: {e:#}");
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_per_device_and_message() {
+        let a = idempotency_key("0123456789abcdef0123", 7);
+        assert_eq!(a, "clawlink-inbox-0123456789abcdef-7");
+        assert_ne!(a, idempotency_key("fedcba9876543210", 7));
+        assert_ne!(a, idempotency_key("0123456789abcdef", 8));
+    }
+
+    #[test]
+    fn the_agent_sees_sender_source_and_text() {
+        let m = InboxMessage {
+            id: 1,
+            source: "relay".into(),
+            source_id: None,
+            from: "bob".into(),
+            message: "hi".into(),
+            received_at: String::new(),
+            read: false,
+            meta: Default::default(),
+        };
+        assert_eq!(agent_text(&m), "[clawlink] message from bob via relay: hi");
+    }
+}

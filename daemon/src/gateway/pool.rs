@@ -245,6 +245,12 @@ impl Pool {
     }
 }
 
+impl crate::agent::StatusSource for Pool {
+    fn rows(&self) -> Vec<ConnectionRow> {
+        Pool::rows(self)
+    }
+}
+
 fn row(h: &Handle, device_id: &str) -> ConnectionRow {
     let s = h.status.lock().map(|s| s.clone()).unwrap_or_default();
     let mut info = BTreeMap::new();

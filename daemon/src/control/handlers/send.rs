@@ -191,11 +191,35 @@ pub fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(super) async fn ping(_state: &State, _p: PingParams) -> Reply {
-    Err(ApiError::new(
-        "unavailable",
-        "ping needs the gateway transport, which is not available in this build yet",
-    ))
+pub(super) async fn ping(state: &State, p: PingParams) -> Reply {
+    let (url, token) = match (&p.to, &p.url) {
+        (Some(name), None) => {
+            let c = state
+                .contacts
+                .get(name)
+                .map_err(store_err)?
+                .ok_or_else(|| {
+                    ApiError::new("not_found", format!("no contact named {name:?}"))
+                        .with_hint("add it with `clawlink contacts add`, or use --url/--token")
+                })?;
+            (c.url, p.token.clone().unwrap_or(c.token))
+        }
+        (None, Some(url)) => (url.clone(), p.token.clone().unwrap_or_default()),
+        _ => {
+            return Err(ApiError::new(
+                "bad_request",
+                "give either --to NAME or --url URL",
+            ))
+        }
+    };
+    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+        return Err(ApiError::new(
+            "bad_request",
+            format!("ping checks OpenClaw gateways (ws:// or wss://), not {url:?}"),
+        ));
+    }
+    let result = state.gateway.ping(&url, &token).await;
+    json(&crate::gateway::ping_reply(&url, &result))
 }
 
 pub(super) fn outbox(state: &State) -> Reply {
