@@ -98,7 +98,9 @@ impl Drop for Proxy {
 }
 
 fn pipe(s: &Arc<Shared>, from: &TcpStream, to: &TcpStream) {
-    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else { return };
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
     let s = s.clone();
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];

@@ -232,11 +232,10 @@ impl Outbound {
         if let Some(e) = &error {
             record.last_error = Some(e.to_string());
         }
-        match self.inner.store.put_durable(record).await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, id = %record.id, "could not record the outcome; it will be retried after a restart")
-            }
+        // The outcome is announced before it is fsynced: the waiting `send` answers one fsync
+        // sooner. A crash in between only means a redelivery with the same idempotency key.
+        if let Err(e) = self.inner.store.put(record) {
+            tracing::warn!(error = %e, id = %record.id, "could not record the outcome; it will be retried after a restart");
         }
         tracing::info!(id = %record.id, transport = %record.transport, state = ?state, attempts = record.attempts, "outbound message finished");
         let _ = self.inner.events.send(Attempt {
@@ -245,5 +244,8 @@ impl Outbound {
             attempts: record.attempts,
             error,
         });
+        if let Err(e) = self.inner.store.durable().await {
+            tracing::warn!(error = %e, id = %record.id, "could not flush the outcome; it will be retried after a restart");
+        }
     }
 }

@@ -106,6 +106,11 @@ impl Outbox {
         self.db.durable().await
     }
 
+    /// Waits until every earlier write is on disk.
+    pub async fn durable(&self) -> Result<()> {
+        self.db.durable().await
+    }
+
     /// Writes a record (durable at the next flush).
     pub fn put(&self, r: &OutboxRecord) -> Result<()> {
         self.tree.insert(r.seq.to_be_bytes(), encode(r)?)?;
