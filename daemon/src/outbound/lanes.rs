@@ -92,15 +92,19 @@ impl Outbound {
         self.inner.events.subscribe()
     }
 
-    /// Stores `record` durably, then queues it on its lane. Returns a receiver subscribed
-    /// before the first attempt, so no announcement about this record can be missed.
+    /// Stores `record`, queues it on its lane, and returns once it is on disk. The first
+    /// attempt runs while the fsync does (the caller learns nothing before both are done, so a
+    /// crash in between leaves a message the user was never told about, and the idempotency key
+    /// makes a redelivery harmless). Returns a receiver subscribed before the first attempt,
+    /// so no announcement about this record can be missed.
     pub async fn enqueue(
         &self,
         record: OutboxRecord,
     ) -> crate::store::Result<broadcast::Receiver<Attempt>> {
         let rx = self.subscribe();
-        self.inner.store.put_durable(&record).await?;
+        self.inner.store.put(&record)?;
         self.dispatch(record);
+        self.inner.store.durable().await?;
         Ok(rx)
     }
 
