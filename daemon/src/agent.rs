@@ -169,7 +169,7 @@ pub async fn run(
         ingest.clone(),
         shutdown.clone(),
         tracker.clone(),
-        config.nexus.poll_interval_secs,
+        &config.nexus,
     );
     // --- end nexus ---
 

@@ -8,10 +8,12 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- webhook --messages 20000 --concurrency 32
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- idle
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- status --runs 200
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- nexus
 //! ```
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
 
+mod nexus;
 mod stats;
 mod webhook;
 
@@ -38,6 +40,8 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         runs: usize,
     },
+    /// Nexus server → daemon inbox: throughput, latency with/without long-poll, idle CPU.
+    Nexus(nexus::Args),
 }
 
 fn main() {
@@ -46,5 +50,6 @@ fn main() {
         Scenario::Webhook(a) => webhook::run(a),
         Scenario::Idle => webhook::idle(),
         Scenario::Status { runs } => webhook::status(runs),
+        Scenario::Nexus(a) => nexus::run(a),
     }
 }

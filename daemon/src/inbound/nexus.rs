@@ -30,7 +30,7 @@ use crate::time::now_ms;
 use clawlink::proto::ConnectionRow;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -53,6 +53,7 @@ struct Inner {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     interval_secs: AtomicU64,
+    long_poll: AtomicBool,
     tasks: Mutex<HashMap<String, CancellationToken>>,
     live: Mutex<HashMap<String, Live>>,
     caps: Mutex<HashMap<String, (Instant, Option<u64>)>>,
@@ -82,7 +83,7 @@ impl NexusClient {
         ingest: Ingest,
         shutdown: CancellationToken,
         tracker: TaskTracker,
-        interval_secs: u64,
+        cfg: &crate::config::NexusConfig,
     ) -> NexusClient {
         NexusClient {
             inner: Arc::new(Inner {
@@ -91,7 +92,8 @@ impl NexusClient {
                 ingest,
                 shutdown,
                 tracker,
-                interval_secs: AtomicU64::new(interval_secs.max(1)),
+                interval_secs: AtomicU64::new(cfg.poll_interval_secs.max(1)),
+                long_poll: AtomicBool::new(cfg.long_poll),
                 tasks: Mutex::default(),
                 live: Mutex::default(),
                 caps: Mutex::default(),
@@ -109,11 +111,12 @@ impl NexusClient {
         &self.inner.http
     }
 
-    /// Applies a (re)loaded `[nexus] poll_interval_secs`.
-    pub fn set_interval(&self, secs: u64) {
-        self.inner
-            .interval_secs
-            .store(secs.max(1), Ordering::Relaxed);
+    /// Applies a (re)loaded `[nexus]` section (poll interval, long-poll switch).
+    pub fn configure(&self, cfg: &crate::config::NexusConfig) {
+        let i = &self.inner;
+        i.interval_secs
+            .store(cfg.poll_interval_secs.max(1), Ordering::Relaxed);
+        i.long_poll.store(cfg.long_poll, Ordering::Relaxed);
     }
 
     /// Starts a poller for every active stored session; returns how many.
@@ -213,6 +216,9 @@ impl NexusClient {
     }
 
     async fn caps(&self, server: &str) -> Option<u64> {
+        if !self.inner.long_poll.load(Ordering::Relaxed) {
+            return None;
+        }
         if let Some((at, v)) = lock(&self.inner.caps).get(server) {
             if at.elapsed() < CAPS_TTL {
                 return *v;

@@ -168,9 +168,7 @@ pub(super) async fn import_dir(state: &State, dir: &str) -> Result<u64, clawlink
 }
 
 pub(super) async fn handle(state: &State, r: NexusRequest) -> Reply {
-    state
-        .nexus
-        .set_interval(state.config().nexus.poll_interval_secs);
+    state.nexus.configure(&state.config().nexus);
     match run(state, r).await {
         Ok(v) | Err(v) => v,
     }
