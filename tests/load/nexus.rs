@@ -189,8 +189,10 @@ fn latency(srv: &NexusServer, a: &Args, long: bool) {
             arrived.lock().ok().and_then(|m| m.get(&text).copied())
         });
         lat.push(at.duration_since(t));
-        // Spread the sends over the short-poll period.
-        std::thread::sleep(Duration::from_millis(if long { 20 } else { 370 }));
+        // Each wait above ends just after a poll; start the next send at a spread of phases
+        // of the 3 s short-poll period (a fixed pause would always hit the same phase).
+        let pause = if long { 20 } else { (i as u64 * 733) % 3000 };
+        std::thread::sleep(Duration::from_millis(pause));
     }
     let s = summarize(lat);
     table(

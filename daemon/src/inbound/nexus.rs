@@ -152,6 +152,10 @@ impl NexusClient {
         lock(&self.inner.live).remove(sid);
     }
 
+    fn live_state(&self, sid: &str) -> Option<String> {
+        lock(&self.inner.live).get(sid).map(|l| l.state.clone())
+    }
+
     fn set_live(&self, sid: &str, state: &str, err: Option<String>) {
         lock(&self.inner.live).insert(
             sid.to_string(),
@@ -281,6 +285,7 @@ impl NexusClient {
     async fn run(self, sid: String, cancel: CancellationToken) {
         let mut backoff = Duration::from_secs(1);
         let mut renew_retry_at = 0u64;
+        let mut prefetched: Option<(String, Answer, Instant)> = None;
         loop {
             if cancel.is_cancelled() {
                 return;
@@ -304,31 +309,51 @@ impl NexusClient {
                 }
             }
             let long = self.caps(&s.server).await;
-            let mut path = format!("/v1/sessions/{}/messages", seg(&s.sid));
-            let mut q = Vec::new();
-            if let Some(c) = &s.cursor {
-                q.push(format!("after={}", seg(c)));
-            }
-            if let Some(max) = long {
+            let wait = long.map(|max| {
                 let to_renew = renew_at.map_or(max, |t| t.saturating_sub(now) / 1000);
-                q.push(format!("wait={}", max.min(to_renew).max(1)));
+                max.min(to_renew).max(1)
+            });
+            if long.is_some() && self.live_state(&sid).as_deref() == Some("polling") {
+                // A long poll may hold for its whole wait: say so while it does.
+                self.set_live(&sid, "long-poll", None);
             }
-            if !q.is_empty() {
-                path = format!("{path}?{}", q.join("&"));
-            }
-            let who = Identity {
-                agent: Some(&s.agent_id),
-                key: None,
-            };
-            let timeout = Duration::from_secs(long.unwrap_or(0) + 20);
-            let started = Instant::now();
-            let a = tokio::select! {
-                a = self.inner.http.call(reqwest::Method::GET, &s.server, &path, who, None, timeout) => a,
-                _ = cancel.cancelled() => return,
+            let (a, started) = match prefetched.take() {
+                Some((after, a, t)) if Some(&after) == s.cursor.as_ref() => (a, t),
+                _ => {
+                    let t = Instant::now();
+                    let a = tokio::select! {
+                        a = self.fetch(&s, s.cursor.as_deref(), wait) => a,
+                        _ = cancel.cancelled() => return,
+                    };
+                    (a, t)
+                }
             };
             let sleep = if a.ok() {
-                match self.on_page(&s, &a.body).await {
-                    Ok(full) => {
+                let n = a
+                    .body
+                    .get("messages")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let next = cursor_of(a.body.get("nextCursor"));
+                // Fetch the next page while this one is being stored (its cursor is saved only
+                // once this page is durable, so a crash still re-fetches from the old cursor).
+                let ahead = next.filter(|_| n > 0 && (long.is_some() || n >= 1000));
+                let stored = tokio::select! {
+                    r = async {
+                        match &ahead {
+                            Some(c) => {
+                                let t = Instant::now();
+                                let (r, pre) = tokio::join!(self.on_page(&s, &a.body), self.fetch(&s, Some(c), wait));
+                                prefetched = Some((c.clone(), pre, t));
+                                r
+                            }
+                            None => self.on_page(&s, &a.body).await,
+                        }
+                    } => r,
+                    _ = cancel.cancelled() => return,
+                };
+                match stored {
+                    Ok(n) => {
                         backoff = Duration::from_secs(1);
                         let state = if long.is_some() {
                             "long-poll"
@@ -336,12 +361,12 @@ impl NexusClient {
                             "polling"
                         };
                         self.set_live(&sid, state, None);
-                        let quick =
-                            long.is_some() && started.elapsed() > Duration::from_millis(300);
-                        if full || quick {
+                        let held = started.elapsed() > Duration::from_millis(300);
+                        if n >= 1000 || (long.is_some() && (n > 0 || held)) {
                             None
                         } else if long.is_some() {
-                            Some(Duration::from_millis(300))
+                            // A long poll answered empty at once: do not spin.
+                            Some(Duration::from_secs(1))
                         } else {
                             Some(Duration::from_secs(
                                 self.inner.interval_secs.load(Ordering::Relaxed),
@@ -349,6 +374,7 @@ impl NexusClient {
                         }
                     }
                     Err(e) => {
+                        prefetched = None;
                         tracing::error!(error = %e, "nexus: cannot store polled messages; retrying");
                         self.set_live(&sid, "backoff", Some(format!("store: {e}")));
                         Some(next_backoff(&mut backoff))
@@ -367,18 +393,40 @@ impl NexusClient {
         }
     }
 
-    /// Stores a page and advances the cursor; true when the page looked full (poll again now).
-    async fn on_page(&self, s: &JoinedSession, body: &Value) -> crate::store::Result<bool> {
+    /// `GET .../messages?after=C[&wait=S]` as our agent.
+    async fn fetch(&self, s: &JoinedSession, after: Option<&str>, wait: Option<u64>) -> Answer {
+        let mut q = Vec::new();
+        if let Some(c) = after {
+            q.push(format!("after={}", seg(c)));
+        }
+        if let Some(w) = wait {
+            q.push(format!("wait={w}"));
+        }
+        let mut path = format!("/v1/sessions/{}/messages", seg(&s.sid));
+        if !q.is_empty() {
+            path = format!("{path}?{}", q.join("&"));
+        }
+        let who = Identity {
+            agent: Some(&s.agent_id),
+            key: None,
+        };
+        let timeout = Duration::from_secs(wait.unwrap_or(0) + 20);
+        let get = reqwest::Method::GET;
+        self.inner
+            .http
+            .call(get, &s.server, &path, who, None, timeout)
+            .await
+    }
+
+    /// Stores a page and advances the cursor; returns how many messages the page held.
+    async fn on_page(&self, s: &JoinedSession, body: &Value) -> crate::store::Result<usize> {
         let empty = Vec::new();
         let msgs = body
             .get("messages")
             .and_then(Value::as_array)
             .unwrap_or(&empty);
         self.ingest_page(s, msgs).await?;
-        let next = body
-            .get("nextCursor")
-            .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_string));
-        if let Some(c) = next.filter(|c| !c.is_empty() && c != "null") {
+        if let Some(c) = cursor_of(body.get("nextCursor")) {
             self.inner.store.advance(&s.sid, &c, false)?;
         }
         if let Some(exp) = msgs
@@ -398,7 +446,7 @@ impl NexusClient {
                     .update(&s.sid, |r| r.expires_at = Some(exp.clone()))?;
             }
         }
-        Ok(msgs.len() >= 1000)
+        Ok(msgs.len())
     }
 
     /// Handles a failed call: `None` when the session has ended, else how long to wait.
@@ -425,6 +473,15 @@ impl NexusClient {
             ));
         }
         Some(next_backoff(backoff))
+    }
+}
+
+/// A cursor as servers send it: a decimal string (or a bare number).
+fn cursor_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
