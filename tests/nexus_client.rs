@@ -355,15 +355,23 @@ fn kill9_of_daemon_and_server_mid_stream_loses_and_doubles_nothing() {
         assert_eq!(ans.0, 201, "{}", ans.1);
     };
     let n = 300;
-    for i in 0..100 {
-        send(&srv, i);
-    }
-    // Kill the daemon while it is storing, send more while it is down, restart it.
-    a.kill9();
-    for i in 100..200 {
-        send(&srv, i);
-    }
-    a.spawn();
+    // Kill the daemon while a stream is being polled and stored; restart it mid-stream.
+    std::thread::scope(|scope| {
+        let sender = scope.spawn(|| {
+            for i in 0..200 {
+                send(&srv, i);
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        });
+        wait_for("first messages stored", Duration::from_secs(20), || {
+            (texts_from(&a, "bob").len() >= 40).then_some(())
+        });
+        assert!(!sender.is_finished(), "the stream ended before the kill");
+        a.kill9();
+        std::thread::sleep(Duration::from_millis(200));
+        a.spawn();
+        sender.join().expect("sender");
+    });
     wait_for("daemon catches up", Duration::from_secs(20), || {
         (texts_from(&a, "bob").len() >= 200).then_some(())
     });

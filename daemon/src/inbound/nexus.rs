@@ -387,6 +387,11 @@ impl NexusClient {
                 }
                 p
             };
+            // Never sleep through a renewal.
+            let sleep = sleep.map(|d| match renew_at {
+                Some(t) => d.min(Duration::from_millis(t.saturating_sub(now_ms()).max(50))),
+                None => d,
+            });
             if let Some(d) = sleep {
                 tokio::select! { _ = tokio::time::sleep(d) => {}, _ = cancel.cancelled() => return }
             }

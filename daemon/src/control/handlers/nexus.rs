@@ -394,6 +394,10 @@ async fn run(state: &State, r: NexusRequest) -> Result<Reply, Reply> {
             let a = call(state, Method::POST, &s.server, &path, who, Some(&body)).await;
             if a.ok() {
                 state.nexus.note_expiry(&sid, &a.body).await;
+                if s.state == "active" {
+                    // The TTL may have shrunk: restart the poller so its next renewal is on time.
+                    state.nexus.start(&sid);
+                }
             }
             reply(a, Vec::new())
         }
