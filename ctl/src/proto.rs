@@ -312,6 +312,9 @@ pub struct ImportParams {
     pub contacts: Vec<NewContact>,
     /// Identity from `relay-config.json`.
     pub relay: Option<RelayIdentity>,
+    /// Absolute path of a protocol CLI sessions directory (`<SID>/` subdirectories) whose
+    /// sessions the daemon takes over; the daemon reads it itself so keys never cross the socket.
+    pub nexus_dir: Option<String>,
 }
 
 /// Result of [`Request::Import`].
@@ -321,6 +324,9 @@ pub struct ImportReply {
     pub contacts: u64,
     /// Whether a relay identity was imported.
     pub relay: bool,
+    /// Nexus sessions taken over.
+    #[serde(default)]
+    pub nexus_sessions: u64,
 }
 
 /// Params of [`Request::Send`]: the seed's `send` flags plus delivery options.

@@ -78,6 +78,8 @@ pub struct State {
     // --- end relay ---
 
     // --- nexus (fields) ---
+    /// Joined Nexus sessions and their pollers.
+    pub nexus: crate::inbound::nexus::NexusClient,
     // --- end nexus ---
     status_sources: RwLock<Vec<Arc<dyn StatusSource>>>,
 }
@@ -173,6 +175,14 @@ pub async fn run(
     // --- end relay ---
 
     // --- nexus (build) ---
+    let nexus = crate::inbound::nexus::NexusClient::new(
+        crate::store::nexus_client::NexusSessions::open(&db)?,
+        crate::outbound::nexus::NexusHttp::new()?,
+        ingest.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+        &config.nexus,
+    );
     // --- end nexus ---
 
     let outbound = Outbound::new(
@@ -205,6 +215,7 @@ pub async fn run(
         // --- end relay ---
 
         // --- nexus (init) ---
+        nexus: nexus.clone(),
         // --- end nexus ---
     });
 
@@ -220,6 +231,9 @@ pub async fn run(
     // --- end relay ---
 
     // --- nexus (start) ---
+    state.add_status_source(Arc::new(nexus.clone()));
+    let polled = nexus.resume()?;
+    tracing::info!(sessions = polled, "nexus sessions resumed");
     // --- end nexus ---
 
     tracker.spawn(crate::control::serve(

@@ -25,7 +25,8 @@
 //!
 //! [nexus]
 //! url = "https://messaging.md"  # default server
-//! poll_interval_secs = 3
+//! poll_interval_secs = 3         # short-poll period of each joined session
+//! long_poll = true              # use the server's long-poll when /health offers it
 //! ```
 
 use clawlink::Secret;
@@ -148,8 +149,11 @@ impl Default for OutboxConfig {
 pub struct NexusConfig {
     /// Default server.
     pub url: Option<String>,
-    /// Seconds between polls of a joined session.
+    /// Seconds between polls of a joined session (short polling).
     pub poll_interval_secs: u64,
+    /// Long-poll servers that offer it (`capabilities.longPoll` in `/health`); set false
+    /// behind proxies that cut long requests.
+    pub long_poll: bool,
 }
 
 impl Default for NexusConfig {
@@ -157,6 +161,7 @@ impl Default for NexusConfig {
         Self {
             url: None,
             poll_interval_secs: 3,
+            long_poll: true,
         }
     }
 }

@@ -8,11 +8,13 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- webhook --messages 20000 --concurrency 32
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- idle
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- status --runs 200
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- nexus
 //! ```
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
 
 mod gateway;
+mod nexus;
 mod stats;
 mod webhook;
 
@@ -41,6 +43,8 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         runs: usize,
     },
+    /// Nexus server → daemon inbox: throughput, latency with/without long-poll, idle CPU.
+    Nexus(nexus::Args),
 }
 
 fn main() {
@@ -50,5 +54,6 @@ fn main() {
         Scenario::Gateway(a) => gateway::run(a),
         Scenario::Idle => webhook::idle(),
         Scenario::Status { runs } => webhook::status(runs),
+        Scenario::Nexus(a) => nexus::run(a),
     }
 }

@@ -38,8 +38,12 @@ pub enum ContactsCmd {
 #[derive(Args)]
 pub struct ImportArgs {
     /// The seed skill's directory (holding contacts.json and/or relay-config.json).
+    #[arg(long, required_unless_present = "from_nexus")]
+    from_skill: Option<PathBuf>,
+    /// The Nexus protocol CLI's sessions directory (e.g. ~/.config/messaging/sessions): the
+    /// daemon takes over every `<SID>/` in it (agent id, session key, cursor, server) and polls it.
     #[arg(long)]
-    from_skill: PathBuf,
+    from_nexus: Option<PathBuf>,
 }
 
 pub fn contacts(ctx: &Ctx, c: ContactsCmd) -> Result<ExitCode, ClientError> {
@@ -128,25 +132,34 @@ fn read_contacts(path: &std::path::Path) -> Result<Vec<NewContact>, ClientError>
 }
 
 pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<ExitCode, ClientError> {
-    let contacts_file = a.from_skill.join("contacts.json");
-    let relay_file = a.from_skill.join("relay-config.json");
     let mut params = ImportParams::default();
-    if contacts_file.exists() {
-        params.contacts = read_contacts(&contacts_file)?;
-    }
-    if relay_file.exists() {
-        let text = std::fs::read_to_string(&relay_file)
-            .map_err(|e| local(format!("{}: {e}", relay_file.display())))?;
-        let id: RelayIdentity = serde_json::from_str(&text)
-            .map_err(|e| local(format!("{}: {e}", relay_file.display())))?;
-        params.relay = Some(id);
-    }
-    if params.contacts.is_empty() && params.relay.is_none() {
-        return Err(local(format!(
-            "nothing to import: neither {} nor {} exists",
+    let mut looked = Vec::new();
+    if let Some(dir) = &a.from_skill {
+        let contacts_file = dir.join("contacts.json");
+        let relay_file = dir.join("relay-config.json");
+        if contacts_file.exists() {
+            params.contacts = read_contacts(&contacts_file)?;
+        }
+        if relay_file.exists() {
+            let text = std::fs::read_to_string(&relay_file)
+                .map_err(|e| local(format!("{}: {e}", relay_file.display())))?;
+            let id: RelayIdentity = serde_json::from_str(&text)
+                .map_err(|e| local(format!("{}: {e}", relay_file.display())))?;
+            params.relay = Some(id);
+        }
+        looked.push(format!(
+            "neither {} nor {} exists",
             contacts_file.display(),
             relay_file.display()
-        )));
+        ));
+    }
+    if let Some(dir) = &a.from_nexus {
+        let abs =
+            std::fs::canonicalize(dir).map_err(|e| local(format!("{}: {e}", dir.display())))?;
+        params.nexus_dir = Some(abs.display().to_string());
+    }
+    if params.contacts.is_empty() && params.relay.is_none() && params.nexus_dir.is_none() {
+        return Err(local(format!("nothing to import: {}", looked.join("; "))));
     }
     let r: ImportReply = ctx.connect()?.call(&Request::Import(params), None)?;
     let relay = if r.relay {
@@ -154,6 +167,15 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<ExitCode, ClientError> {
     } else {
         ""
     };
-    out::done(ctx, &r, &format!("imported {} contacts{relay}", r.contacts));
+    let nexus = if a.from_nexus.is_some() {
+        format!(", {} Nexus sessions (now polled)", r.nexus_sessions)
+    } else {
+        String::new()
+    };
+    out::done(
+        ctx,
+        &r,
+        &format!("imported {} contacts{relay}{nexus}", r.contacts),
+    );
     Ok(ExitCode::SUCCESS)
 }

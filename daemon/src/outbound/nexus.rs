@@ -1,1 +1,209 @@
-//! (being written)
+//! The Nexus HTTP client: one call to a NexusMessaging server, answered as `(status, JSON)`.
+//!
+//! Both the control handler (`clawlink nexus ...`, whose CLI prints the server's JSON
+//! verbatim) and the background poller use it. Nexus sends go straight to the server rather
+//! than through the outbox: the protocol's CLI prints the server's reply (`{id, cursor}`), and
+//! a server that is down should say so at once, as `nexus.sh send` does.
+//!
+//! Wire: JSON bodies with `Content-Type: application/json`; identity in `X-Agent-Id` and
+//! `X-Session-Key` (the key is only ever placed in that header). An HTTP error keeps the
+//! server's status and JSON body (non-JSON bodies become `{"error":"http_STATUS"}`); a local
+//! failure (connect, timeout, oversized answer) is status 0 with `{"error":"..."}`.
+
+use clawlink::Secret;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Largest answer body we read, bytes (a full page of 1000 large messages fits).
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
+/// The default server when neither `--url`, `$NEXUS_URL` nor `[nexus] url` says otherwise.
+pub const DEFAULT_SERVER: &str = "https://messaging.md";
+
+/// An answer: HTTP status (0 = local failure), JSON body, and `Retry-After` seconds if sent.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status, 0 for a local failure.
+    pub status: u16,
+    /// The JSON body.
+    pub body: Value,
+    /// `Retry-After`, seconds.
+    pub retry_after: Option<u64>,
+}
+
+impl Answer {
+    /// A local failure.
+    pub fn local(msg: impl Into<String>) -> Answer {
+        Answer {
+            status: 0,
+            body: json!({ "error": msg.into() }),
+            retry_after: None,
+        }
+    }
+
+    /// 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The protocol error code, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.body.get("error").and_then(Value::as_str)
+    }
+}
+
+/// Who is calling: agent id and, when known, its session key.
+#[derive(Clone, Copy, Default)]
+pub struct Identity<'a> {
+    /// `X-Agent-Id`.
+    pub agent: Option<&'a str>,
+    /// `X-Session-Key`.
+    pub key: Option<&'a Secret>,
+}
+
+/// A pooled HTTP client for Nexus servers. Cheap to clone.
+#[derive(Clone)]
+pub struct NexusHttp {
+    http: reqwest::Client,
+}
+
+impl NexusHttp {
+    /// Builds the client (connect timeout 10 s; each call sets its own deadline).
+    pub fn new() -> anyhow::Result<NexusHttp> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("clawlinkd/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(NexusHttp { http })
+    }
+
+    /// `METHOD server+path` with `who` and an optional JSON body, within `timeout`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        server: &str,
+        path: &str,
+        who: Identity<'_>,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("{server}{path}"))
+            .timeout(timeout);
+        if let Some(a) = who.agent {
+            req = req.header("X-Agent-Id", a);
+        }
+        if let Some(k) = who.key.filter(|k| !k.is_empty()) {
+            req = req.header("X-Session-Key", k.expose());
+        }
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Answer::local(describe(server, &e)),
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if resp
+            .content_length()
+            .is_some_and(|l| l as usize > MAX_ANSWER)
+        {
+            return Answer::local(format!("{server}: answer too large"));
+        }
+        let bytes = match read_capped(resp).await {
+            Ok(b) => b,
+            Err(e) => return Answer::local(format!("{server}: {e}")),
+        };
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!({ "error": format!("http_{status}") }));
+        Answer {
+            status,
+            body,
+            retry_after,
+        }
+    }
+
+    /// `GET /health` → whether the server long-polls, and its longest wait (seconds).
+    pub async fn long_poll(&self, server: &str) -> Option<u64> {
+        let a = self
+            .call(
+                reqwest::Method::GET,
+                server,
+                "/health",
+                Identity::default(),
+                None,
+                Duration::from_secs(10),
+            )
+            .await;
+        let caps = a.body.get("capabilities")?;
+        if !a.ok() || caps.get("longPoll").and_then(Value::as_bool) != Some(true) {
+            return None;
+        }
+        Some(
+            caps.get("longPollMaxWait")
+                .and_then(Value::as_u64)
+                .unwrap_or(25)
+                .clamp(1, 60),
+        )
+    }
+}
+
+async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if out.len() + chunk.len() > MAX_ANSWER {
+            return Err("answer too large".into());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn describe(server: &str, e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("{server}: timed out")
+    } else if e.is_connect() {
+        format!("cannot reach {server}")
+    } else if e.is_builder() {
+        format!("{server}: not a valid server URL")
+    } else {
+        format!("{server}: request failed")
+    }
+}
+
+/// Normalizes a server URL: trimmed, no trailing slash, must be http(s).
+pub fn normalize(url: &str) -> Result<String, String> {
+    let u = url.trim().trim_end_matches('/');
+    let ok = (u.starts_with("http://") || u.starts_with("https://"))
+        && u.len() <= 2048
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(u.to_string())
+    } else {
+        Err(format!(
+            "server URL {url:?} must start with http:// or https://"
+        ))
+    }
+}
+
+/// Percent-encodes a path segment (session ids, codes and agent ids are plain in practice).
+pub fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

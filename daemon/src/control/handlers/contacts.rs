@@ -71,6 +71,9 @@ pub(super) async fn import(state: &State, p: ImportParams) -> Reply {
         super::relay::import_identity(state, identity).await?;
         reply.relay = true;
     }
+    if let Some(dir) = p.nexus_dir {
+        reply.nexus_sessions = super::nexus::import_dir(state, &dir).await?;
+    }
     state.db.durable().await.map_err(store_err)?;
     json(&reply)
 }
