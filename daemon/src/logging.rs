@@ -13,9 +13,12 @@ pub fn init(verbose: u8) {
         1 => "debug",
         _ => "trace",
     };
+    // Libraries that would log raw frames, headers or bodies (and with them tokens and message
+    // text) at debug/trace are capped at info whatever RUST_LOG asks for.
+    const CAPS: &str = "sled=warn,hyper=info,hyper_util=info,h2=info,reqwest=info,tungstenite=info,tokio_tungstenite=info,rustls=info,axum=info,tower_http=info";
     let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.is_empty() && verbose == 0 => EnvFilter::new(v),
-        _ => EnvFilter::new(format!("{default},sled=warn,hyper=info,reqwest=info,tungstenite=info,tokio_tungstenite=info,rustls=info")),
+        Ok(v) if !v.is_empty() && verbose == 0 => EnvFilter::new(format!("{v},{CAPS}")),
+        _ => EnvFilter::new(format!("{default},{CAPS}")),
     };
     let under_systemd =
         std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();

@@ -20,6 +20,8 @@ pub struct Daemon {
     pub listen: SocketAddr,
     /// Value passed as `--listen` (defaults to `listen`).
     pub listen_arg: String,
+    /// Extra environment for the daemon (applied after the defaults, e.g. `RUST_LOG=trace`).
+    pub env: Vec<(String, String)>,
     /// The process, while running.
     pub proc: Option<Proc>,
     starts: u32,
@@ -42,6 +44,7 @@ impl Daemon {
             config,
             listen,
             listen_arg: listen.to_string(),
+            env: Vec::new(),
             dir,
             proc: None,
             starts: 0,
@@ -71,6 +74,9 @@ impl Daemon {
             .env_remove("CLAWLINK_DATA_DIR")
             .env_remove("CLAWLINK_CONFIG");
         cmd.env("RUST_LOG", "debug");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
     }
 
