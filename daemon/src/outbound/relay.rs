@@ -57,15 +57,10 @@ impl RelayTransport {
             .find(|i| Some(i.id.as_str()) == from)
             .or(identities.first())
         else {
-            return Outcome::Failed(
-                ApiError::new(
-                    "no_identity",
-                    format!("no relay identity registered on {relay}"),
-                )
-                .with_hint(format!(
-                    "run `clawlink relay register --relay {relay} --id ID --secret SECRET` first"
-                )),
-            );
+            return Outcome::Failed(ApiError::new(
+                "no_identity",
+                format!("no relay identity registered on {relay}; run `clawlink relay register --relay {relay} --id ID --secret SECRET` first"),
+            ));
         };
         let body = json!({ "from": me.id, "to": to, "message": message, "secret": me.secret });
         let r = self

@@ -44,11 +44,8 @@ fn me(state: &State, relay: &str) -> Result<Identity, ApiError> {
     ids.into_iter().next().ok_or_else(|| {
         ApiError::new(
             "no_identity",
-            format!("no relay identity registered on {relay}"),
+            format!("no relay identity registered on {relay}; run `clawlink relay register --relay {relay} --id ID --secret SECRET` first"),
         )
-        .with_hint(format!(
-            "run `clawlink relay register --relay {relay} --id ID --secret SECRET` first"
-        ))
     })
 }
 
