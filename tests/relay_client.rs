@@ -166,7 +166,8 @@ fn offline_recipient_gets_all_hundred_once_in_order() {
 fn relay_kill9_mid_stream_loses_nothing() {
     let (mut relay, a, b) = setup();
     let want: Vec<String> = (0..60).map(|i| format!("stream {i:02}")).collect();
-    let mut queued = 0;
+    let outbox_len = || a.ctl_json(&["outbox"]).as_array().map_or(0, |v| v.len());
+    let mut pending = Vec::new();
     for (i, m) in want.iter().enumerate() {
         if i == 25 {
             relay.kill9();
@@ -174,22 +175,40 @@ fn relay_kill9_mid_stream_loses_nothing() {
         if i == 40 {
             relay.spawn();
         }
-        let r = ctl_any(&a, &["relay", "send", "--to", "bob", "--message", m]);
-        match r["state"].as_str() {
-            Some("delivered") => {}
-            Some("queued") => queued += 1,
-            s => panic!("unexpected state {s:?}: {r}"),
+        if (25..40).contains(&i) {
+            // The relay is down: the send waits in A's outbox behind the earlier ones. Start
+            // it in the background and wait until it is queued, so the order is kept.
+            let child = std::process::Command::new(clawlink_tests::bin("clawlink"))
+                .arg("--socket")
+                .arg(&a.socket)
+                .args(["relay", "send", "--to", "bob", "--message", m, "--json"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            pending.push(child);
+            wait_for("send queued", Duration::from_secs(10), || {
+                (outbox_len() == i + 1).then_some(())
+            });
+            continue;
         }
+        let r = ctl_any(&a, &["relay", "send", "--to", "bob", "--message", m]);
+        assert!(
+            r["state"] == "delivered" || r["state"] == "queued",
+            "unexpected: {r}"
+        );
     }
-    assert!(queued > 0, "no send was queued while the relay was down");
     expect_exactly(&b, &want, Duration::from_secs(60));
-    wait_for("A's outbox drained", Duration::from_secs(10), || {
-        let o = a.ctl_json(&["outbox"]);
-        o.as_array()?
-            .iter()
-            .all(|e| e["state"] == "delivered")
-            .then_some(())
-    });
+    for mut c in pending {
+        c.wait().unwrap();
+    }
+    let o = a.ctl_json(&["outbox"]);
+    let o = o.as_array().unwrap();
+    assert_eq!(o.len(), 60);
+    assert!(o.iter().all(|e| e["state"] == "delivered"), "{o:?}");
+    assert!(
+        o.iter().any(|e| e["attempts"].as_u64() > Some(1)),
+        "nothing was retried"
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
 
+mod relay;
 mod stats;
 mod webhook;
 
@@ -33,6 +34,8 @@ enum Scenario {
     Webhook(webhook::Args),
     /// Idle daemon memory after start.
     Idle,
+    /// Relay → B's durable inbox: throughput, latency at 1,000 msg/s, idle WS clients.
+    Relay(relay::Args),
     /// Wall time of `clawlink status`, process start to exit.
     Status {
         #[arg(long, default_value_t = 200)]
@@ -45,6 +48,7 @@ fn main() {
     match cli.scenario {
         Scenario::Webhook(a) => webhook::run(a),
         Scenario::Idle => webhook::idle(),
+        Scenario::Relay(a) => relay::run(a),
         Scenario::Status { runs } => webhook::status(runs),
     }
 }
