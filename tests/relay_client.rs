@@ -103,7 +103,10 @@ fn live_send_contact_send_users_status_and_no_secret_leaks() {
     assert_eq!(m["meta"]["relay"], relay.base());
     assert_eq!(m["meta"]["to"], "bob");
     assert_eq!(m["meta"]["fromName"], "alice");
-    assert!(m["source_id"].as_str().unwrap().starts_with(&relay.base()));
+    assert!(m["source_id"]
+        .as_str()
+        .expect("relay client test step")
+        .starts_with(&relay.base()));
 
     // A relay:// contact goes through the same transport.
     let url = format!("relay://{}/bob", relay.addr);
@@ -120,7 +123,7 @@ fn live_send_contact_send_users_status_and_no_secret_leaks() {
 
     // users: both online.
     let u = a.ctl_json(&["relay", "users"]);
-    let users = u["users"].as_array().unwrap();
+    let users = u["users"].as_array().expect("relay client test step");
     for id in ["alice", "bob"] {
         let row = users.iter().find(|x| x["id"] == id).expect(id);
         assert_eq!(row["online"], true, "{u}");
@@ -184,7 +187,7 @@ fn relay_kill9_mid_stream_loses_nothing() {
                 .args(["relay", "send", "--to", "bob", "--message", m, "--json"])
                 .stdout(std::process::Stdio::null())
                 .spawn()
-                .unwrap();
+                .expect("relay client test step");
             pending.push(child);
             wait_for("send queued", Duration::from_secs(10), || {
                 (outbox_len() == i + 1).then_some(())
@@ -199,10 +202,10 @@ fn relay_kill9_mid_stream_loses_nothing() {
     }
     expect_exactly(&b, &want, Duration::from_secs(60));
     for mut c in pending {
-        c.wait().unwrap();
+        c.wait().expect("relay client test step");
     }
     let o = a.ctl_json(&["outbox"]);
-    let o = o.as_array().unwrap();
+    let o = o.as_array().expect("relay client test step");
     assert_eq!(o.len(), 60);
     assert!(o.iter().all(|e| e["state"] == "delivered"), "{o:?}");
     assert!(
@@ -231,7 +234,7 @@ fn recipient_kill9_while_pushing_loses_and_doubles_nothing() {
         (texts(&b).len() >= 30).then_some(())
     });
     b.kill9();
-    sender.join().unwrap();
+    sender.join().expect("relay client test step");
     b.spawn();
     expect_exactly(&b, &want, Duration::from_secs(30));
 }
@@ -274,13 +277,18 @@ fn setup_poll_import_and_register_errors() {
     for m in &want {
         assert_eq!(dave.send("carol", m).0, 200);
     }
-    let skill = tempfile::tempdir().unwrap();
+    let skill = tempfile::tempdir().expect("relay client test step");
     let cfg = serde_json::json!({ "relay": relay.base(), "id": "carol", "name": "Carol", "secret": "carol-right-secret" });
-    std::fs::write(skill.path().join("relay-config.json"), cfg.to_string()).unwrap();
-    let r = d.ctl_json(&["import", "--from-skill", skill.path().to_str().unwrap()]);
+    std::fs::write(skill.path().join("relay-config.json"), cfg.to_string())
+        .expect("relay client test step");
+    let r = d.ctl_json(&[
+        "import",
+        "--from-skill",
+        skill.path().to_str().expect("relay client test step"),
+    ]);
     assert_eq!(r["relay"], true, "{r}");
     let polled = d.ctl_json(&["relay", "poll"]);
-    let polled = polled.as_array().unwrap().clone();
+    let polled = polled.as_array().expect("relay client test step").clone();
     expect_exactly(&d, &want, Duration::from_secs(10));
     let all = inbox(&d);
     for p in &polled {
