@@ -75,6 +75,8 @@ pub struct State {
     // --- end gateway ---
 
     // --- relay (fields) ---
+    /// Relay identities and their connections.
+    pub relay: Arc<crate::inbound::relay::RelayClients>,
     // --- end relay ---
 
     // --- nexus (fields) ---
@@ -172,6 +174,16 @@ pub async fn run(
     // --- end gateway ---
 
     // --- relay (build) ---
+    let relay = crate::inbound::relay::RelayClients::new(
+        crate::store::relay_client::RelayClientStore::open(&db)?,
+        ingest.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    )?;
+    transports.push(Arc::new(crate::outbound::relay::RelayTransport::new(
+        relay.store.clone(),
+        relay.http.clone(),
+    )));
     // --- end relay ---
 
     // --- nexus (build) ---
@@ -212,6 +224,7 @@ pub async fn run(
         // --- end gateway ---
 
         // --- relay (init) ---
+        relay: relay.clone(),
         // --- end relay ---
 
         // --- nexus (init) ---
@@ -228,6 +241,9 @@ pub async fn run(
     // --- end gateway ---
 
     // --- relay (start) ---
+    state.add_status_source(relay.clone());
+    let relays = relay.start_all()?;
+    tracing::info!(identities = relays, "relay connections started");
     // --- end relay ---
 
     // --- nexus (start) ---

@@ -15,6 +15,7 @@
 
 mod gateway;
 mod nexus;
+mod relay;
 mod stats;
 mod webhook;
 
@@ -38,6 +39,8 @@ enum Scenario {
     Gateway(gateway::Args),
     /// Idle daemon memory after start.
     Idle,
+    /// Relay → B's durable inbox: throughput, latency at 1,000 msg/s, idle WS clients.
+    Relay(relay::Args),
     /// Wall time of `clawlink status`, process start to exit.
     Status {
         #[arg(long, default_value_t = 200)]
@@ -53,6 +56,7 @@ fn main() {
         Scenario::Webhook(a) => webhook::run(a),
         Scenario::Gateway(a) => gateway::run(a),
         Scenario::Idle => webhook::idle(),
+        Scenario::Relay(a) => relay::run(a),
         Scenario::Status { runs } => webhook::status(runs),
         Scenario::Nexus(a) => nexus::run(a),
     }
