@@ -233,3 +233,118 @@ fn kill_9_at_random_points_loses_nothing_acknowledged() {
         );
     }
 }
+
+fn relay_texts(d: &Daemon) -> Vec<String> {
+    d.ctl_json(&["inbox", "--source", "relay"])
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["message"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn relay_row_state(d: &Daemon) -> Option<String> {
+    d.ctl_json(&["status"])["connections"]
+        .as_array()?
+        .iter()
+        .find(|c| c["kind"] == "relay")
+        .and_then(|c| c["state"].as_str().map(String::from))
+}
+
+/// B reaches the relay through a proxy that cuts, stalls and delays its link. B must notice a
+/// dead link (no answer to its pings), reconnect, and end with every message exactly once.
+#[test]
+fn relay_link_cut_stalled_and_delayed_still_delivers_everything_once() {
+    use clawlink_tests::proxy::Proxy;
+    use clawlink_tests::relay::RelayServer;
+    let relay = RelayServer::start(&[]);
+    let proxy = Proxy::start(relay.addr);
+    let a = Daemon::start();
+    let mut b = Daemon::new();
+    b.write_config("[relay]\nping_interval_secs = 1\n");
+    b.spawn();
+    let direct = format!("http://{}", relay.addr);
+    let via_proxy = format!("http://{}", proxy.addr);
+    a.ctl_json(&[
+        "relay",
+        "register",
+        "--relay",
+        &direct,
+        "--id",
+        "pa",
+        "--name",
+        "A",
+        "--secret",
+        "secret-a-1",
+    ]);
+    b.ctl_json(&[
+        "relay",
+        "register",
+        "--relay",
+        &via_proxy,
+        "--id",
+        "pb",
+        "--name",
+        "B",
+        "--secret",
+        "secret-b-1",
+    ]);
+    let connected = |d: &Daemon| relay_row_state(d).filter(|s| s == "connected");
+    clawlink_tests::wait_for("B connected", Duration::from_secs(20), || connected(&b));
+    let mut sent = Vec::new();
+    let send = |text: &str, sent: &mut Vec<String>| {
+        let r = a.ctl_json(&[
+            "relay",
+            "send",
+            "--relay",
+            &direct,
+            "--to",
+            "pb",
+            "--message",
+            text,
+        ]);
+        assert_eq!(r["state"], "delivered", "{r}");
+        sent.push(text.to_string());
+    };
+    let all_arrived = |want: &[String]| {
+        clawlink_tests::wait_for(
+            "every message in B's inbox",
+            Duration::from_secs(30),
+            || {
+                let got = relay_texts(&b);
+                (got.len() >= want.len()).then_some(got)
+            },
+        )
+    };
+    send("before", &mut sent);
+    all_arrived(&sent);
+
+    // Cut: B reconnects by itself.
+    proxy.cut();
+    send("after-cut", &mut sent);
+    all_arrived(&sent);
+
+    // Stall: bytes stop, nothing closes. B must declare the link dead and reconnect; messages
+    // pushed into the dead link were never acknowledged, so the relay pushes them again.
+    proxy.stall(true);
+    send("during-stall-1", &mut sent);
+    send("during-stall-2", &mut sent);
+    clawlink_tests::wait_for("B to notice the dead link", Duration::from_secs(20), || {
+        relay_row_state(&b).filter(|s| s != "connected")
+    });
+    proxy.stall(false);
+    all_arrived(&sent);
+
+    // Delay: 50 ms per chunk, still delivered.
+    proxy.delay(50);
+    send("delayed", &mut sent);
+    all_arrived(&sent);
+
+    let got = relay_texts(&b);
+    assert_eq!(
+        got, sent,
+        "lost, doubled or reordered across cut/stall/delay"
+    );
+}

@@ -179,6 +179,7 @@ pub async fn run(
         ingest.clone(),
         shutdown.clone(),
         tracker.clone(),
+        &config.relay,
     )?;
     transports.push(Arc::new(crate::outbound::relay::RelayTransport::new(
         relay.store.clone(),

@@ -23,6 +23,9 @@
 //! [outbox]
 //! ttl_secs = 86400              # give up on an undeliverable message after a day
 //!
+//! [relay]
+//! ping_interval_secs = 30       # a link silent for 3 intervals is dead: reconnect
+//!
 //! [nexus]
 //! url = "https://messaging.md"  # default server
 //! poll_interval_secs = 3         # short-poll period of each joined session
@@ -167,9 +170,20 @@ impl Default for NexusConfig {
 }
 
 /// `[relay]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct RelayConfig {}
+pub struct RelayConfig {
+    /// Seconds between WebSocket pings to a relay; three silent intervals mean a dead link.
+    pub ping_interval_secs: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval_secs: 30,
+        }
+    }
+}
 
 impl Config {
     /// Reads `path`; a missing file gives the defaults.

@@ -52,6 +52,8 @@ enum Scenario {
 
 fn main() {
     let cli = Cli::parse();
+    // Measure daemons as users run them: info-level logs, not the tests' debug.
+    std::env::set_var("CLAWLINK_TEST_LOG", "info");
     match cli.scenario {
         Scenario::Webhook(a) => webhook::run(a),
         Scenario::Gateway(a) => gateway::run(a),

@@ -73,7 +73,11 @@ impl Daemon {
         cmd.env_remove("CLAWLINK_SOCKET")
             .env_remove("CLAWLINK_DATA_DIR")
             .env_remove("CLAWLINK_CONFIG");
-        cmd.env("RUST_LOG", "debug");
+        // Tests log at debug; the load tool asks for info (CLAWLINK_TEST_LOG) to measure what users run.
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("CLAWLINK_TEST_LOG").unwrap_or_else(|_| "debug".into()),
+        );
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -96,7 +96,10 @@ impl NexusServer {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args);
-        cmd.env_remove("CLAWLINK_DATA_DIR").env("RUST_LOG", "debug");
+        cmd.env_remove("CLAWLINK_DATA_DIR").env(
+            "RUST_LOG",
+            std::env::var("CLAWLINK_TEST_LOG").unwrap_or_else(|_| "debug".into()),
+        );
         let log = self.dir.path().join(format!("nexus.{}.log", self.starts));
         self.proc = Some(Proc::spawn(cmd, log));
         let url = format!("{}/health", self.url());

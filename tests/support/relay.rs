@@ -55,7 +55,11 @@ impl RelayServer {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args);
-        cmd.env("RUST_LOG", "debug").env_remove("NOTIFY_SOCKET");
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("CLAWLINK_TEST_LOG").unwrap_or_else(|_| "debug".into()),
+        )
+        .env_remove("NOTIFY_SOCKET");
         let log = self.dir.path().join(format!("relay.{}.log", self.starts));
         self.proc = Some(Proc::spawn(cmd, log));
         let url = format!("{}/health", self.base());

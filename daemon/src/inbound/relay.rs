@@ -37,8 +37,6 @@ const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const STABLE: Duration = Duration::from_secs(60);
 const HANDSHAKE: Duration = Duration::from_secs(15);
-const PING_EVERY: Duration = Duration::from_secs(30);
-const SILENT_LIMIT: Duration = Duration::from_secs(90);
 /// Most frames stored as one group commit.
 const BATCH: usize = 512;
 /// Largest frame accepted from a relay.
@@ -82,6 +80,8 @@ pub struct RelayClients {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     conns: Mutex<HashMap<String, Arc<Conn>>>,
+    /// WebSocket ping interval; a link silent for three intervals is declared dead.
+    ping_every: Duration,
 }
 
 /// `reqwest` error text without the URL (which may carry a secret in its query).
@@ -96,6 +96,7 @@ impl RelayClients {
         ingest: Ingest,
         shutdown: CancellationToken,
         tracker: TaskTracker,
+        config: &crate::config::RelayConfig,
     ) -> anyhow::Result<Arc<RelayClients>> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -109,6 +110,7 @@ impl RelayClients {
             shutdown,
             tracker,
             conns: Mutex::new(HashMap::new()),
+            ping_every: Duration::from_secs(config.ping_interval_secs.max(1)),
         }))
     }
 
@@ -217,12 +219,12 @@ impl RelayClients {
         let acks = first["ack"].as_bool() == Some(true);
         conn.set("connected", None, Some(acks));
         tracing::info!(relay = %ident.relay, id = %ident.id, acks, "relay connected");
-        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut ping = tokio::time::interval(self.ping_every);
         let mut last_seen = Instant::now();
         loop {
             let first = tokio::select! {
                 _ = ping.tick() => {
-                    if last_seen.elapsed() > SILENT_LIMIT {
+                    if last_seen.elapsed() > self.ping_every * 3 {
                         return Err("the relay went silent".into());
                     }
                     ws.send(Message::Ping(Vec::new().into())).await.map_err(|e| e.to_string())?;
