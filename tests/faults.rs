@@ -226,6 +226,11 @@ fn kill_9_at_random_points_loses_nothing_acknowledged() {
         let items = inbox.as_array().expect("array");
         let texts: Vec<&str> = items.iter().filter_map(|m| m["message"].as_str()).collect();
         let expected: Vec<&str> = acked.iter().map(|(_, t)| t.as_str()).collect();
+        eprintln!(
+            "fault run: seed {seed}, {kills} kill -9, {} acknowledged, {} found",
+            acked.len(),
+            texts.len()
+        );
         assert!(kills >= 2, "seed {seed}: too few kills");
         assert_eq!(
             texts, expected,
