@@ -25,16 +25,22 @@ pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish.
-/// Handlers can extract `ConnectInfo<SocketAddr>` for the peer address.
+/// Handlers can extract `ConnectInfo<SocketAddr>` for the peer address. Every connection gets
+/// `TCP_NODELAY`: replies and pushes are small writes, and Nagle's algorithm meeting a delayed
+/// ACK would hold some back for ~40 ms.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
     let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         REQUEST_DEADLINE,
     ));
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

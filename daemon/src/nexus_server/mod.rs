@@ -220,6 +220,7 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         tracing::info!("no --public-url: pairing links use the Host header of each request");
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    db.stop_on_failure(shutdown.clone());
     let served = crate::http::serve(listener, router, shutdown.clone()).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
@@ -236,6 +237,9 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
                 );
             }
         }
+    }
+    if db.broken().is_cancelled() {
+        anyhow::bail!("nexus-server stopped: the store in {} could not write (disk full or read-only); nothing unacknowledged was accepted", dir.display());
     }
     db.flush_now()?;
     tracing::info!("nexus-server stopped");

@@ -158,7 +158,8 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let served = serve(listener, router(Arc::clone(&relay)), shutdown.clone()).await;
+    db.stop_on_failure(shutdown.clone());
+    let served = crate::http::serve(listener, router(Arc::clone(&relay)), shutdown.clone()).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
     relay.sessions.close();
@@ -172,30 +173,11 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         .store
         .flush_now()
         .context("relay-server: final flush of the store")?;
+    if db.broken().is_cancelled() {
+        anyhow::bail!("relay-server stopped: the store in {} could not write (disk full or read-only); nothing unacknowledged was accepted", dir.display());
+    }
     tracing::info!("relay server stopped; store flushed");
     served
-}
-
-/// [`crate::http::serve`] with `TCP_NODELAY` on every connection: pushes and replies are
-/// small writes, and Nagle's algorithm meeting a delayed ACK would hold some back ~40 ms.
-async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    use axum::serve::ListenerExt;
-    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        crate::http::REQUEST_DEADLINE,
-    ));
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
-    Ok(())
 }
 
 fn router(relay: Arc<state::Relay>) -> Router {

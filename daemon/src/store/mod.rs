@@ -180,6 +180,21 @@ impl Db {
         self.inner.broken.clone()
     }
 
+    /// Cancels `shutdown` when the store breaks (see [`Db::broken`]): a server role then stops
+    /// answering instead of refusing every write, and its service manager restarts it.
+    pub fn stop_on_failure(&self, shutdown: tokio_util::sync::CancellationToken) {
+        let broken = self.broken();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = broken.cancelled() => {
+                    tracing::error!("the store cannot write (disk full, read-only or failing); stopping");
+                    shutdown.cancel();
+                }
+                _ = shutdown.cancelled() => {}
+            }
+        });
+    }
+
     /// Flushes synchronously; used once at shutdown.
     pub fn flush_now(&self) -> Result<()> {
         self.inner.db.flush()?;
