@@ -123,6 +123,23 @@ impl Drop for Proc {
     }
 }
 
+/// SIGKILLs the process held in `slot`, if any.
+pub fn kill9_slot(slot: &mut Option<Proc>) {
+    if let Some(mut p) = slot.take() {
+        p.kill9();
+    }
+}
+
+/// SIGTERMs the process held in `slot` and waits up to 15 s; whether it exited 0 (true if none).
+pub fn stop_slot(slot: &mut Option<Proc>) -> bool {
+    match slot.take() {
+        Some(mut p) => p
+            .terminate(Duration::from_secs(15))
+            .is_some_and(|s| s.success()),
+        None => true,
+    }
+}
+
 /// Runs a command to completion and returns its output.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null())

@@ -86,19 +86,12 @@ impl RelayServer {
 
     /// SIGKILL.
     pub fn kill9(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.kill9();
-        }
+        crate::kill9_slot(&mut self.proc);
     }
 
     /// SIGTERM; whether it exited 0 within 15 s.
     pub fn stop(&mut self) -> bool {
-        match self.proc.take() {
-            Some(mut p) => p
-                .terminate(Duration::from_secs(15))
-                .is_some_and(|s| s.success()),
-            None => true,
-        }
+        crate::stop_slot(&mut self.proc)
     }
 
     /// Whether the process is still alive.
