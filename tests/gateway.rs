@@ -27,21 +27,6 @@ fn system_event(text: &str, key: &str) -> Delivery {
     }
 }
 
-/// The texts queued for the main session, read through the fixture's own connection.
-fn queued(gw: &Gateway) -> Vec<String> {
-    let status = gw
-        .rpc("status", json!({}))
-        .unwrap_or_else(|e| panic!("status: {e}"));
-    status["queuedSystemEvents"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn ping_reports_protocol_version_and_scopes() -> R {
     let gw = Gateway::shared();
@@ -102,7 +87,7 @@ async fn a_wrong_token_is_a_clear_auth_error() -> R {
         .last_error
         .unwrap_or_default()
         .contains("token mismatch"));
-    assert!(!queued(gw).iter().any(|t| t == "never"));
+    assert!(!gw.queued().iter().any(|t| t == "never"));
     Ok(())
 }
 
@@ -117,13 +102,13 @@ async fn a_system_event_lands_in_the_session_queue() -> R {
         .send_message(&gw.url, &token, &system_event(&text, "idem-1"))
         .await?;
     assert_eq!(answer, json!({"ok": true}));
-    assert!(queued(gw).contains(&text), "not queued: {:?}", queued(gw));
+    assert!(gw.queued().contains(&text), "not queued: {:?}", gw.queued());
 
     // The connection stays warm: a second send reuses it, and the row shows it.
     let text2 = format!("{text} (2)");
     p.send_message(&gw.url, &token, &system_event(&text2, "idem-2"))
         .await?;
-    assert!(queued(gw).contains(&text2));
+    assert!(gw.queued().contains(&text2));
     let rows = p.rows();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].state, "connected");
@@ -238,7 +223,7 @@ async fn a_remote_device_is_paired_once_then_its_device_token_is_used() -> R {
     let sent = format!("via device token {}", std::process::id());
     p2.send_message(&url, &Secret::default(), &system_event(&sent, "idem-dev"))
         .await?;
-    assert!(queued(gw).contains(&sent));
+    assert!(gw.queued().contains(&sent));
     let row = p2.rows().into_iter().next().ok_or("no row")?;
     assert_eq!(
         row.info.get("auth").map(String::as_str),
@@ -316,7 +301,7 @@ async fn a_restarted_gateway_is_reconnected_and_a_send_while_down_is_retryable()
     assert_eq!(p.rows()[0].last_error, None);
     p.send_message(&gw.url, &token, &system_event("after restart", "r-3"))
         .await?;
-    assert!(queued(&gw).contains(&"after restart".to_string()));
+    assert!(gw.queued().contains(&"after restart".to_string()));
 
     // A restart under a warm connection (shutdown event + close 1012) is not an error state.
     gw.restart();
@@ -326,6 +311,6 @@ async fn a_restarted_gateway_is_reconnected_and_a_send_while_down_is_retryable()
         &system_event("after second restart", "r-4"),
     )
     .await?;
-    assert!(queued(&gw).contains(&"after second restart".to_string()));
+    assert!(gw.queued().contains(&"after second restart".to_string()));
     Ok(())
 }

@@ -13,25 +13,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 use std::time::Duration;
 
-/// The texts queued for the gateway's main session.
-fn queued(gw: &Gateway) -> Vec<String> {
-    let status = gw
-        .rpc("status", json!({}))
-        .unwrap_or_else(|e| panic!("status: {e}"));
-    status["queuedSystemEvents"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Polls the gateway's queue until a text containing `needle` shows up.
 fn wait_queued(gw: &Gateway, needle: &str, timeout: Duration) -> String {
     wait_for(&format!("{needle:?} in the gateway queue"), timeout, || {
-        queued(gw).into_iter().find(|t| t.contains(needle))
+        gw.queued().into_iter().find(|t| t.contains(needle))
     })
 }
 

@@ -280,6 +280,22 @@ impl Gateway {
             Duration::from_secs(15),
         ))
     }
+
+    /// The texts queued for the main session (`status` → `queuedSystemEvents`), read through
+    /// the fixture's own connection: how tests see that a message arrived.
+    pub fn queued(&self) -> Vec<String> {
+        let status = self
+            .rpc("status", serde_json::json!({}))
+            .unwrap_or_else(|e| panic!("status: {e}"));
+        status["queuedSystemEvents"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Gateway {
