@@ -1,5 +1,6 @@
 //! Faults the daemon must survive without losing or inventing a message: a full disk, a
-//! corrupted store, and SIGKILL at random points of a long stream (several seeds).
+//! corrupted store, and a relay link that is cut, stalled and delayed. (SIGKILL at random
+//! points of long streams is in `kill9.rs`.)
 
 use clawlink_tests::{run, Daemon};
 use serde_json::{json, Value};
@@ -171,71 +172,6 @@ fn corrupted_store_is_a_clear_error_and_is_not_wiped() {
                 p.display()
             );
         }
-    }
-}
-
-/// A small deterministic generator (xorshift), so each seed reproduces its kill points.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-#[test]
-fn kill_9_at_random_points_loses_nothing_acknowledged() {
-    let total = 3000;
-    for seed in [1u64, 7, 42] {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let mut d = Daemon::start();
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
-        let url = format!("http://{}/message", d.listen);
-        let mut acked: Vec<(u64, String)> = Vec::new();
-        let mut kills = 0;
-        let mut next_kill = 200 + rng.next() % 800;
-        let mut i = 0;
-        while i < total {
-            let text = format!("s{seed}-{i}");
-            match client
-                .post(&url)
-                .json(&json!({"from": "k", "message": text, "id": text}))
-                .send()
-            {
-                Ok(r) if r.status() == 200 => {
-                    let v: Value = r.json().expect("json");
-                    acked.push((v["id"].as_u64().expect("id"), text));
-                    i += 1;
-                }
-                // The daemon is down or restarting: the sender retries the same message (same id).
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-            if i as u64 == next_kill {
-                d.kill9();
-                kills += 1;
-                d.spawn();
-                next_kill += 200 + rng.next() % 800;
-            }
-        }
-        let inbox = d.ctl_json(&["inbox"]);
-        let items = inbox.as_array().expect("array");
-        let texts: Vec<&str> = items.iter().filter_map(|m| m["message"].as_str()).collect();
-        let expected: Vec<&str> = acked.iter().map(|(_, t)| t.as_str()).collect();
-        eprintln!(
-            "fault run: seed {seed}, {kills} kill -9, {} acknowledged, {} found",
-            acked.len(),
-            texts.len()
-        );
-        assert!(kills >= 2, "seed {seed}: too few kills");
-        assert_eq!(
-            texts, expected,
-            "seed {seed}: inbox differs from the acknowledged stream (lost, doubled or reordered)"
-        );
     }
 }
 

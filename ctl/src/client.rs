@@ -3,7 +3,7 @@
 //! Blocking on purpose: the CLI makes one or two calls and exits, and without an async
 //! runtime it starts in about a millisecond.
 
-use crate::frame::{read_frame, FrameError, HANDSHAKE_DEADLINE, MAX_FRAME};
+use crate::frame::{read_frame, FrameError, HANDSHAKE_DEADLINE, MAX_FRAME, MAX_REPLY};
 use crate::proto::{ApiError, Event, Hello, HelloOk, Request, Response, PROTOCOL_VERSION};
 use interprocess::local_socket::traits::Stream as _;
 use interprocess::local_socket::{prelude::*, GenericFilePath, Stream};
@@ -143,7 +143,7 @@ impl Client {
     ) -> Result<serde_json::Value, ClientError> {
         self.reader.get_ref().set_recv_timeout(deadline)?;
         self.write(request)?;
-        let line = read_frame(&mut self.reader, MAX_FRAME)?
+        let line = read_frame(&mut self.reader, MAX_REPLY)?
             .ok_or_else(|| ClientError::Protocol("the daemon closed the connection".into()))?;
         let resp: Response = serde_json::from_str(&line)
             .map_err(|e| ClientError::Protocol(format!("bad reply: {e}")))?;

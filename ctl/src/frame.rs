@@ -6,8 +6,12 @@
 use std::io::{self, BufRead};
 use std::time::Duration;
 
-/// Largest frame either side accepts, newline excluded.
+/// Largest request (and event) frame, newline excluded.
 pub const MAX_FRAME: usize = 1024 * 1024;
+/// Largest reply frame, newline excluded. Replies may list a whole inbox or outbox, so they
+/// get more room than requests; the daemon answers `too_large` (and says how to narrow the
+/// request) rather than send more, and the client stops reading at this cap.
+pub const MAX_REPLY: usize = 64 * 1024 * 1024;
 /// Time a client has to send its hello after connecting.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
 /// Time after which a connection with no request in flight is closed by the daemon.

@@ -253,6 +253,9 @@ pub async fn run(
     tracing::info!(sessions = polled, "nexus sessions resumed");
     // --- end nexus ---
 
+    // Records from before a restart go on their lanes before any new send can: a send accepted
+    // first would overtake them (order is per lane) and be handed to its lane twice.
+    let resumed = outbound.resume()?;
     tracker.spawn(crate::control::serve(
         control,
         state.clone(),
@@ -274,8 +277,6 @@ pub async fn run(
             }
         });
     }
-    let resumed = outbound.resume()?;
-
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         data_dir = %data_dir.display(),

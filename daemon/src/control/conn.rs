@@ -1,7 +1,7 @@
 //! One control connection: handshake, then requests in order, or a `listen` stream.
 
 use crate::agent::State;
-use clawlink::frame::{HANDSHAKE_DEADLINE, IDLE_DEADLINE, MAX_FRAME};
+use clawlink::frame::{HANDSHAKE_DEADLINE, IDLE_DEADLINE, MAX_FRAME, MAX_REPLY};
 use clawlink::proto::{ApiError, Event, Hello, HelloOk, Request, Response, PROTOCOL_VERSION};
 use futures_util::StreamExt;
 use interprocess::local_socket::tokio::Stream;
@@ -40,6 +40,28 @@ async fn write<T: serde::Serialize>(out: &Stream, value: &T) -> bool {
     let Ok(mut line) = serde_json::to_vec(value) else {
         return false;
     };
+    line.push(b'\n');
+    let mut out = out;
+    out.write_all(&line).await.is_ok()
+}
+
+/// Writes a reply, or a `too_large` error in its place when it would exceed [`MAX_REPLY`].
+async fn write_reply(out: &Stream, response: &Response) -> bool {
+    let Ok(mut line) = serde_json::to_vec(response) else {
+        return false;
+    };
+    if line.len() > MAX_REPLY {
+        let e = ApiError::new(
+            "too_large",
+            format!(
+                "the reply would be {} MiB, more than the {} MiB a reply may be",
+                line.len() >> 20,
+                MAX_REPLY >> 20
+            ),
+        )
+        .with_hint("ask for less, e.g. `clawlink inbox --limit 1000` or `--unread`");
+        return write(out, &Response::err(e)).await;
+    }
     line.push(b'\n');
     let mut out = out;
     out.write_all(&line).await.is_ok()
@@ -120,7 +142,7 @@ pub async fn handle(stream: Stream, state: Arc<State>, shutdown: CancellationTok
             Ok(v) => Response::ok(v),
             Err(e) => Response::err(e),
         };
-        if !write(tx, &response).await {
+        if !write_reply(tx, &response).await {
             return;
         }
     }

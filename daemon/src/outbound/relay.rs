@@ -6,7 +6,11 @@
 //! one, else the most recently registered. Without any, the record fails and says to run
 //! `clawlink relay register`.
 //!
-//! Wire: `POST RELAY/send {from, to, message, secret}` with `Authorization: Bearer SECRET`.
+//! Wire: `POST RELAY/send {from, to, message, secret, key}` with `Authorization: Bearer SECRET`.
+//! `key` is the outbox record id: a relay that supports idempotent sends (ours does; see
+//! [`crate::relay_server`]) recognises a retry whose first answer was lost, so a crash of the
+//! relay or of this daemon between the relay's write and our record of it doubles nothing.
+//! Relays that don't know the field ignore it.
 //! `200 {ok:true}` → delivered (the relay has it on disk); 401/403/404/409/413 and other 4xx →
 //! failed for good with the relay's reason; 429, 5xx and connection errors → retried by the
 //! lane (honouring `Retry-After`), so sends to an unreachable relay wait in the outbox.
@@ -62,7 +66,7 @@ impl RelayTransport {
                 format!("no relay identity registered on {relay}; run `clawlink relay register --relay {relay} --id ID --secret SECRET` first"),
             ));
         };
-        let body = json!({ "from": me.id, "to": to, "message": message, "secret": me.secret });
+        let body = json!({ "from": me.id, "to": to, "message": message, "secret": me.secret, "key": record.id });
         let r = self
             .http
             .post(format!("{relay}/send"))

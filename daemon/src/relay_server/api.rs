@@ -7,7 +7,7 @@ use super::query::{
     query_candidates, secret_candidates, valid_id, valid_name, valid_secret, RawQuery,
 };
 use super::state::{Account, Relay};
-use crate::store::relay_server::QueuedMessage;
+use crate::store::relay_server::{Enqueued, QueuedMessage};
 use axum::extract::{ConnectInfo, RawQuery as Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -98,6 +98,13 @@ pub(crate) struct SendReq {
     to: Option<String>,
     message: Option<String>,
     secret: Option<String>,
+    /// Extension: the sender's idempotency key for this message.
+    key: Option<String>,
+}
+
+/// An idempotency key: 1-128 visible ASCII characters.
+fn valid_key(k: &str) -> bool {
+    (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
 }
 
 pub(crate) async fn send(
@@ -113,6 +120,11 @@ pub(crate) async fn send(
     };
     if !valid_id(&from) || !valid_id(&to) {
         return Err(ApiError::bad_request("from and to must be valid ids"));
+    }
+    if req.key.as_deref().is_some_and(|k| !valid_key(k)) {
+        return Err(ApiError::bad_request(
+            "key must be 1-128 visible ASCII characters",
+        ));
     }
     if message.len() > relay.cfg.max_message_bytes {
         return Err(ApiError::new(
@@ -142,16 +154,24 @@ pub(crate) async fn send(
         message,
         ts,
     };
-    let seq = relay.enqueue(&recipient, &msg)?;
+    let (seq, ts, duplicate) = match relay.enqueue(&recipient, &msg, req.key.as_deref())? {
+        Enqueued::New(seq) => (seq, ts, false),
+        Enqueued::Duplicate { seq, ts } => (seq, ts, true),
+    };
+    // A duplicate is answered only once its first copy is durable too.
     relay.store.durable().await?;
-    tracing::debug!(from = %msg.from, to = %recipient.id, seq, bytes = msg.message.len(), "queued");
-    Ok(Json(json!({
+    tracing::debug!(from = %msg.from, to = %recipient.id, seq, duplicate, bytes = msg.message.len(), "queued");
+    let mut answer = json!({
         "ok": true,
         "id": seq.to_string(),
         "to": recipient.id,
         "online": recipient.is_online(),
         "timestamp": crate::time::rfc3339(ts),
-    })))
+    });
+    if duplicate {
+        answer["duplicate"] = json!(true);
+    }
+    Ok(Json(answer))
 }
 
 /// Authenticates the `id` + secret of a query string (or bearer header).

@@ -14,7 +14,7 @@
 //! | call | request | success |
 //! |---|---|---|
 //! | register | `POST /register` `{id, name, secret}` | **201** `{ok:true, id, name}` |
-//! | send | `POST /send` `{from, to, message, secret}` | 200 `{ok:true, id, to, online, timestamp}` |
+//! | send | `POST /send` `{from, to, message, secret}` (+ `key`, see below) | 200 `{ok:true, id, to, online, timestamp}` |
 //! | poll | `GET /poll?id=ID&secret=SECRET` | 200 `{count, messages:[{id, from, fromName, message, timestamp}], more}` |
 //! | users | `GET /users` | 200 `{count, users:[{id, name, online}]}` |
 //! | listen | `GET /ws?id=ID&secret=SECRET` (WebSocket) | `{"type":"connected","id","name","ack":false}`, then per message `{"type":"message","id","data":{id, from, fromName, message, timestamp}}` |
@@ -57,10 +57,20 @@
 //!
 //! A seed `/poll` or seed-mode `/ws` of the same id still drains (deletes) what it returns.
 //!
+//! ## Extension: idempotent sends (ignored by the seed client)
+//!
+//! `POST /send` may carry `"key": "K"` (1-128 visible ASCII characters), unique per message
+//! of that sender. A send whose `(from, key)` the relay has seen in the last 24 hours queues
+//! nothing and gets the first send's answer (same `id` and `timestamp`) plus
+//! `"duplicate":true`. A sender that lost an answer to a crash or a cut connection retries
+//! with the same key, so the recipient gets the message once. clawlinkd sends its outbox
+//! record id as the key.
+//!
 //! Timing: a message is pushed to open sockets as soon as it is queued, possibly a moment
 //! before the group commit that acknowledges it to the sender. If the relay dies in that
-//! moment the sender gets no acknowledgement and may send again, so a recipient can see the
-//! same text twice (under two ids); it never loses an acknowledged one.
+//! moment the sender gets no acknowledgement and may send again: without a key a recipient
+//! can then see the same text twice (under two ids); with one, it is recognised. An
+//! acknowledged message is never lost.
 
 mod api;
 mod auth;
@@ -152,6 +162,7 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     let listener = crate::http::bind(args.listen, "relay-server").await?;
     let addr = listener.local_addr().unwrap_or(args.listen);
     tokio::spawn(limits::housekeeping(limits, shutdown.clone()));
+    tokio::spawn(forget_old_keys(relay.store.clone(), shutdown.clone()));
     tracing::info!(listen = %addr, data_dir = %dir.display(), accounts = relay.account_count(), "relay server ready");
     if !crate::http::is_loopback(&addr) {
         tracing::warn!(listen = %addr, "listening beyond loopback: put a TLS-terminating proxy in front, secrets travel in the clear otherwise");
@@ -178,6 +189,28 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     }
     tracing::info!("relay server stopped; store flushed");
     served
+}
+
+/// Forgets expired idempotency keys at start and then hourly.
+async fn forget_old_keys(
+    store: crate::store::relay_server::RelayStore,
+    shutdown: CancellationToken,
+) {
+    use crate::store::relay_server::SEND_KEY_TTL_MS;
+    loop {
+        let before = crate::time::now_ms().saturating_sub(SEND_KEY_TTL_MS);
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.prune_sent(before)).await {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(forgotten = n, "expired idempotency keys"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not forget expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "key expiry task failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
 }
 
 fn router(relay: Arc<state::Relay>) -> Router {

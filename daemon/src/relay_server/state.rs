@@ -8,7 +8,7 @@
 
 use super::error::ApiError;
 use super::limits::Limits;
-use crate::store::relay_server::{AccountRecord, QueuedMessage, RelayStore};
+use crate::store::relay_server::{AccountRecord, Enqueued, QueuedMessage, RelayStore};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -148,23 +148,38 @@ impl Relay {
         all
     }
 
-    /// Appends `msg` to `to`'s queue (refusing beyond the cap) and wakes its listeners.
+    /// Appends `msg` to `to`'s queue (refusing beyond the cap) and wakes its listeners; a send
+    /// whose idempotency `key` was seen before queues nothing and is answered as the first one.
     /// Not yet durable: the caller awaits [`RelayStore::durable`] before acknowledging.
-    pub fn enqueue(&self, to: &Account, msg: &QueuedMessage) -> Result<u64, ApiError> {
-        let seq = {
+    pub fn enqueue(
+        &self,
+        to: &Account,
+        msg: &QueuedMessage,
+        key: Option<&str>,
+    ) -> Result<Enqueued, ApiError> {
+        let done = {
             let _order = lock(&to.enqueue_lock);
+            if let Some(k) = key {
+                if let Some((seq, ts)) = self.store.sent(&msg.from, k)? {
+                    return Ok(Enqueued::Duplicate { seq, ts });
+                }
+            }
             if to.queued.load(Ordering::Acquire) >= self.cfg.queue_cap {
                 return Err(ApiError::too_many(
                     "the recipient's queue is full; try again after it has read its messages",
                     5,
                 ));
             }
-            let seq = self.store.enqueue(&to.id, msg)?;
-            to.queued.fetch_add(1, Ordering::AcqRel);
-            seq
+            let done = self.store.enqueue(&to.id, msg, key)?;
+            if let Enqueued::New(_) = done {
+                to.queued.fetch_add(1, Ordering::AcqRel);
+            }
+            done
         };
-        to.wake.send_replace(seq);
-        Ok(seq)
+        if let Enqueued::New(seq) = done {
+            to.wake.send_replace(seq);
+        }
+        Ok(done)
     }
 
     /// Deletes message `seq` of `account` (delivered or acknowledged); true if it was queued.

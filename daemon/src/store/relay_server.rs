@@ -5,7 +5,13 @@
 //! ```text
 //! relay_users   key: ID (UTF-8)                     value: JSON AccountRecord {name, secret_hash, created_ms}
 //! relay_queue   key: ID 0x00 SEQ (u64 big-endian)   value: JSON QueuedMessage {from, fromName, message, ts}
+//! relay_sent    key: FROM 0x00 KEY                   value: SEQ (u64 BE) ++ arrival ms (u64 BE)
 //! ```
+//!
+//! `relay_sent` remembers the idempotency keys senders attach to `/send` (an extension), so a
+//! send retried after a lost answer is recognised and not queued twice. A key is written in
+//! the same transaction as its message and kept for [`SEND_KEY_TTL_MS`]; at about 40 bytes
+//! plus the key per keyed send, a day of keys is small next to the messages themselves.
 //!
 //! Ids never contain `0x00` (the relay validates them to `[A-Za-z0-9_.-]`), so `ID 0x00` is an
 //! unambiguous prefix and one range scan yields a recipient's queue in key order. `SEQ` comes
@@ -19,10 +25,30 @@
 
 use super::{decode, encode, Db, Result};
 use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use std::collections::HashMap;
 
 const USERS: &str = "relay_users";
 const QUEUE: &str = "relay_queue";
+const SENT: &str = "relay_sent";
+
+/// How long an idempotency key is remembered: longer than any sender keeps retrying one send
+/// without the relay having answered it once.
+pub const SEND_KEY_TTL_MS: u64 = 24 * 3600 * 1000;
+
+/// What [`RelayStore::enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Queued under this sequence number.
+    New(u64),
+    /// The sender's key was seen before: nothing queued.
+    Duplicate {
+        /// The first send's sequence number.
+        seq: u64,
+        /// The first send's arrival, ms since the epoch.
+        ts: u64,
+    },
+}
 
 /// One registered relay account as stored.
 #[derive(Clone, Serialize, Deserialize)]
@@ -67,6 +93,27 @@ pub struct RelayStore {
     db: Db,
     users: sled::Tree,
     queue: sled::Tree,
+    sent: sled::Tree,
+}
+
+fn sent_key(from: &str, key: &str) -> Vec<u8> {
+    let mut k = queue_prefix(from);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn sent_value(seq: u64, ts: u64) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&seq.to_be_bytes());
+    v[8..].copy_from_slice(&ts.to_be_bytes());
+    v
+}
+
+fn split_sent_value(v: &[u8]) -> Option<(u64, u64)> {
+    Some((
+        super::decode_u64(v.get(..8)?)?,
+        super::decode_u64(v.get(8..16)?)?,
+    ))
 }
 
 fn queue_prefix(id: &str) -> Vec<u8> {
@@ -99,6 +146,7 @@ impl RelayStore {
             db: db.clone(),
             users: db.tree(USERS)?,
             queue: db.tree(QUEUE)?,
+            sent: db.tree(SENT)?,
         })
     }
 
@@ -159,13 +207,55 @@ impl RelayStore {
         Ok(out)
     }
 
-    /// Appends a message to `to`'s queue and returns its sequence number. The write is in
-    /// memory until [`RelayStore::durable`]. Callers must not run two enqueues for the same
-    /// recipient at once, so that sequence order is queue order.
-    pub fn enqueue(&self, to: &str, msg: &QueuedMessage) -> Result<u64> {
+    /// Appends a message to `to`'s queue and returns its sequence number; with a sender's
+    /// idempotency `key` seen before, queues nothing and returns the first send's. The write
+    /// is in memory until [`RelayStore::durable`]. Callers must not run two enqueues for the
+    /// same recipient at once, so that sequence order is queue order.
+    pub fn enqueue(&self, to: &str, msg: &QueuedMessage, key: Option<&str>) -> Result<Enqueued> {
         let seq = self.db.sled().generate_id()?;
-        self.queue.insert(queue_key(to, seq), encode(msg)?)?;
-        Ok(seq)
+        let value = encode(msg)?;
+        let Some(key) = key else {
+            self.queue.insert(queue_key(to, seq), value)?;
+            return Ok(Enqueued::New(seq));
+        };
+        let sk = sent_key(&msg.from, key);
+        let res = (&self.queue, &self.sent).transaction(|(queue, sent)| {
+            if let Some(prev) = sent.get(&sk)? {
+                if let Some((seq, ts)) = split_sent_value(&prev) {
+                    return Ok(Enqueued::Duplicate { seq, ts });
+                }
+            }
+            queue.insert(queue_key(to, seq), value.as_slice())?;
+            sent.insert(sk.as_slice(), &sent_value(seq, msg.ts))?;
+            Ok::<_, ConflictableTransactionError<super::StoreError>>(Enqueued::New(seq))
+        });
+        match res {
+            Ok(e) => Ok(e),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// The first send under `from`'s idempotency `key`, if remembered: (seq, arrival ms).
+    pub fn sent(&self, from: &str, key: &str) -> Result<Option<(u64, u64)>> {
+        Ok(self
+            .sent
+            .get(sent_key(from, key))?
+            .and_then(|v| split_sent_value(&v)))
+    }
+
+    /// Forgets idempotency keys that arrived before `before_ms`; returns how many.
+    pub fn prune_sent(&self, before_ms: u64) -> Result<usize> {
+        let mut n = 0;
+        for item in self.sent.iter() {
+            let (k, v) = item?;
+            // An unreadable value is forgotten too: it could never match again anyway.
+            if split_sent_value(&v).is_none_or(|(_, ts)| ts < before_ms) {
+                self.sent.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Up to `limit` messages of `to`, oldest first, with seq > `after` (all when `None`).
@@ -242,9 +332,13 @@ mod tests {
         };
         assert!(s.create_account("b", &rec)?.is_none());
         assert!(s.create_account("b", &rec)?.is_some());
-        let s1 = s.enqueue("b", &msg("1"))?;
-        s.enqueue("bb", &msg("x"))?;
-        let s2 = s.enqueue("b", &msg("2"))?;
+        let new = |e: Enqueued| match e {
+            Enqueued::New(seq) => seq,
+            Enqueued::Duplicate { .. } => panic!("not a duplicate"),
+        };
+        let s1 = new(s.enqueue("b", &msg("1"), None)?);
+        new(s.enqueue("bb", &msg("x"), None)?);
+        let s2 = new(s.enqueue("b", &msg("2"), None)?);
         assert!(s2 > s1);
         let got = s.pending("b", None, 10)?;
         assert_eq!(
@@ -258,6 +352,33 @@ mod tests {
         assert_eq!(s.accounts()?.len(), 1);
         assert_eq!(s.queued_counts()?.get("b"), Some(&1));
         assert_eq!(s.queued_counts()?.get("bb"), Some(&1));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_queues_once_and_expires() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(&dir.path().join("data"))?;
+        let s = RelayStore::open(&db)?;
+        let first = s.enqueue("b", &msg("1"), Some("k1"))?;
+        let Enqueued::New(seq) = first else {
+            panic!("first send must queue: {first:?}");
+        };
+        assert_eq!(
+            s.enqueue("b", &msg("1"), Some("k1"))?,
+            Enqueued::Duplicate { seq, ts: 1 }
+        );
+        // Keys are per sender: another sender's k1 is a new message.
+        let mut other = msg("1");
+        other.from = "c".into();
+        assert!(matches!(
+            s.enqueue("b", &other, Some("k1"))?,
+            Enqueued::New(_)
+        ));
+        assert_eq!(s.pending("b", None, 10)?.len(), 2);
+        assert_eq!(s.sent("a", "k1")?, Some((seq, 1)));
+        assert_eq!(s.prune_sent(2)?, 2);
+        assert_eq!(s.sent("a", "k1")?, None);
         Ok(())
     }
 }
