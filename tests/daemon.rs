@@ -553,3 +553,23 @@ fn sighup_reloads_the_config() {
     });
     d.ctl_json(&["status"]);
 }
+
+#[test]
+fn an_inbox_larger_than_a_request_frame_still_lists() {
+    let d = Daemon::start();
+    // 40 × 40 KiB: a 1.6 MiB listing, past the 1 MiB cap on requests.
+    let big = "z".repeat(40 * 1024);
+    for i in 0..40 {
+        let r =
+            d.post_message(&serde_json::json!({"from": "big", "message": format!("{i}-{big}")}));
+        assert_eq!(r.status(), 200);
+    }
+    let all = d.ctl_json(&["inbox"]);
+    assert_eq!(all.as_array().map(Vec::len), Some(40));
+    let text = d.ctl(&["inbox"]);
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+}

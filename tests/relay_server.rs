@@ -411,3 +411,35 @@ fn full_queues_and_fast_senders_get_429_and_help_documents_the_extension() {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
 }
+
+#[test]
+fn a_send_retried_with_its_key_is_queued_once_even_across_a_restart() {
+    let mut relay = RelayServer::start(&[]);
+    let a = registered(&relay, "ka", "A", "secret-ka-1");
+    let b = registered(&relay, "kb", "B", "secret-kb-1");
+    let keyed = |key: &str, text: &str| {
+        a.post(
+            "/send",
+            &json!({"from": "ka", "to": "kb", "message": text, "secret": "secret-ka-1", "key": key}),
+        )
+    };
+    let (st, first) = keyed("k-1", "once");
+    assert_eq!(st, 200, "{first}");
+    assert!(first.get("duplicate").is_none(), "{first}");
+    let (st, again) = keyed("k-1", "once");
+    assert_eq!((st, &again["duplicate"]), (200, &json!(true)), "{again}");
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["timestamp"], first["timestamp"]);
+    // The key is remembered on disk: a retry after a crash is still recognised.
+    relay.kill9();
+    relay.spawn();
+    let (st, after) = keyed("k-1", "once");
+    assert_eq!((st, &after["id"]), (200, &first["id"]), "{after}");
+    assert_eq!(after["duplicate"], true);
+    // A new key is a new message; a malformed key is refused.
+    assert_eq!(keyed("k-2", "twice").0, 200);
+    for bad in ["", "has space", &"k".repeat(129)] {
+        assert_eq!(keyed(bad, "x").0, 400, "key {bad:?}");
+    }
+    assert_eq!(texts(&b.poll_all()), ["once", "twice"]);
+}
