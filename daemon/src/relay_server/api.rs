@@ -160,6 +160,9 @@ pub(crate) async fn send(
     };
     // A duplicate is answered only once its first copy is durable too.
     relay.store.durable().await?;
+    if !duplicate {
+        relay.published(&recipient, seq);
+    }
     tracing::debug!(from = %msg.from, to = %recipient.id, seq, duplicate, bytes = msg.message.len(), "queued");
     let mut answer = json!({
         "ok": true,
@@ -209,7 +212,9 @@ pub(crate) async fn poll(
     } else {
         Some(account.drain.lock().await)
     };
-    let batch = relay.store.pending(&account.id, None, POLL_MAX_MESSAGES)?;
+    let mark = relay.visible(&account);
+    let mut batch = relay.store.pending(&account.id, None, POLL_MAX_MESSAGES)?;
+    batch.retain(|m| m.seq <= mark);
     let (mut messages, mut bytes) = (Vec::with_capacity(batch.len()), 0);
     for m in &batch {
         bytes += m.message.len() + m.from_name.len() + 128;

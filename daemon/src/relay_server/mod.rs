@@ -66,11 +66,10 @@
 //! with the same key, so the recipient gets the message once. clawlinkd sends its outbox
 //! record id as the key.
 //!
-//! Timing: a message is pushed to open sockets as soon as it is queued, possibly a moment
-//! before the group commit that acknowledges it to the sender. If the relay dies in that
-//! moment the sender gets no acknowledgement and may send again: without a key a recipient
-//! can then see the same text twice (under two ids); with one, it is recognised. An
-//! acknowledged message is never lost.
+//! Timing: a message is pushed or polled only once it is on disk (the group commit that also
+//! acknowledges it to the sender). A relay that dies before that loses a message nobody was
+//! told about; its sender retries, and with a key the retry is recognised. A recipient never
+//! sees a message that the relay could forget, and an acknowledged message is never lost.
 
 mod api;
 mod auth;

@@ -4,7 +4,13 @@
 //! Each account holds its queue length (for `--queue-cap`), its number of open WebSockets
 //! (`online`), a lock that orders enqueues (so sequence order is queue order), an async lock
 //! that lets one drainer at a time hand out messages under the seed's delete-on-delivery
-//! contract, and a `watch` channel bumped on every enqueue that wakes its WebSockets.
+//! contract, and a `watch` channel holding the highest sequence number known to be on disk.
+//!
+//! Nothing leaves the relay before it is durable: pushes and polls hand out only messages up to
+//! [`Relay::visible`]. Otherwise a message pushed and then lost to a crash before its fsync
+//! would come back, when its sender retries, under a new id the recipient cannot match.
+//! Sequence order is queue order and a group commit covers every earlier write, so "seq N is
+//! durable" implies every queued message below N is too.
 
 use super::error::ApiError;
 use super::limits::Limits;
@@ -42,7 +48,8 @@ pub(crate) struct Account {
     enqueue_lock: Mutex<()>,
     /// Held while handing out messages that are deleted on delivery (poll, seed pushes).
     pub drain: tokio::sync::Mutex<()>,
-    /// Bumped after each enqueue.
+    /// The highest sequence number of this account known durable; bumped (waking its
+    /// WebSockets) after each acknowledged enqueue.
     pub wake: watch::Sender<u64>,
 }
 
@@ -93,6 +100,8 @@ pub(crate) struct Relay {
     pub(super) accounts: Mutex<HashMap<String, Arc<Account>>>,
     pub(super) salt: [u8; 32],
     pub(super) hashing: Semaphore,
+    /// Above every sequence number stored before this start: those were read from disk.
+    floor: u64,
 }
 
 impl Relay {
@@ -110,6 +119,7 @@ impl Relay {
             accounts.insert(id.clone(), Arc::new(Account::new(id, rec, queued)));
         }
         let salt: [u8; 32] = rand::random();
+        let floor = store.high_water()?;
         Ok(Relay {
             store,
             cfg,
@@ -119,6 +129,7 @@ impl Relay {
             accounts: Mutex::new(accounts),
             salt,
             hashing: Semaphore::new(2),
+            floor,
         })
     }
 
@@ -148,9 +159,9 @@ impl Relay {
         all
     }
 
-    /// Appends `msg` to `to`'s queue (refusing beyond the cap) and wakes its listeners; a send
-    /// whose idempotency `key` was seen before queues nothing and is answered as the first one.
-    /// Not yet durable: the caller awaits [`RelayStore::durable`] before acknowledging.
+    /// Appends `msg` to `to`'s queue (refusing beyond the cap); a send whose idempotency `key`
+    /// was seen before queues nothing and is answered as the first one. Not yet durable nor
+    /// visible: the caller awaits [`RelayStore::durable`], then calls [`Relay::published`].
     pub fn enqueue(
         &self,
         to: &Account,
@@ -176,10 +187,23 @@ impl Relay {
             }
             done
         };
-        if let Enqueued::New(seq) = done {
-            to.wake.send_replace(seq);
-        }
         Ok(done)
+    }
+
+    /// Marks `to`'s messages up to `seq` durable, letting pushes and polls hand them out.
+    pub fn published(&self, to: &Account, seq: u64) {
+        to.wake.send_if_modified(|mark| {
+            let newer = seq > *mark;
+            if newer {
+                *mark = seq;
+            }
+            newer
+        });
+    }
+
+    /// The highest sequence number of `account` that may be handed out (it is on disk).
+    pub fn visible(&self, account: &Account) -> u64 {
+        self.floor.max(*account.wake.borrow())
     }
 
     /// Deletes message `seq` of `account` (delivered or acknowledged); true if it was queued.

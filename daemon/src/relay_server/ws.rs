@@ -1,7 +1,7 @@
 //! `/ws`: one task per WebSocket, pushing the account's queue as it fills.
 //!
-//! The task owns the socket and selects on: shutdown, the account's wake channel (bumped on
-//! every enqueue), frames from the client, and a 30 s ping tick (a peer silent for 90 s is
+//! The task owns the socket and selects on: shutdown, the account's wake channel (bumped when
+//! an enqueue is durable; only durable messages are pushed), frames from the client, and a 30 s ping tick (a peer silent for 90 s is
 //! dropped, so `online` stays true). Two delivery contracts:
 //!
 //! - **seed** (no `ack=1`): under the account's drain lock, send a batch of the oldest queued
@@ -232,10 +232,13 @@ async fn deliver_seed(
 ) -> Result<(), &'static str> {
     let _drain = account.drain.lock().await;
     loop {
-        let batch = relay
+        let mark = relay.visible(account);
+        let mut batch = relay
             .store
             .pending(&account.id, None, BATCH)
             .map_err(|e| store_failed(&e))?;
+        let fetched = batch.len();
+        batch.retain(|m| m.seq <= mark);
         if batch.is_empty() {
             return Ok(());
         }
@@ -243,7 +246,7 @@ async fn deliver_seed(
         for m in &batch {
             relay.remove(account, m.seq).map_err(|_| "store error")?;
         }
-        if batch.len() < BATCH {
+        if fetched < BATCH || batch.len() < fetched {
             return Ok(());
         }
     }
@@ -262,10 +265,12 @@ async fn deliver_acked(
         if room == 0 {
             return Ok(());
         }
-        let batch = relay
+        let mark = relay.visible(account);
+        let mut batch = relay
             .store
             .pending(&account.id, *cursor, room)
             .map_err(|e| store_failed(&e))?;
+        batch.retain(|m| m.seq <= mark);
         let Some(last) = batch.last() else {
             return Ok(());
         };

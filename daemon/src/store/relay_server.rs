@@ -258,6 +258,11 @@ impl RelayStore {
         Ok(n)
     }
 
+    /// A sequence number above every message stored so far.
+    pub fn high_water(&self) -> Result<u64> {
+        Ok(self.db.sled().generate_id()?)
+    }
+
     /// Up to `limit` messages of `to`, oldest first, with seq > `after` (all when `None`).
     pub fn pending(
         &self,
