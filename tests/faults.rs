@@ -129,6 +129,58 @@ fn disk_full_refuses_without_acknowledging_and_recovers() {
     }
 }
 
+/// A data dir that turns read-only between runs (a remount with files open for writing is
+/// refused by the kernel, so the mid-run failure is the disk-full test above).
+#[test]
+fn read_only_data_dir_is_a_clear_error_at_start_and_loses_nothing() {
+    let mut d = Daemon::new();
+    let disk = SmallDisk::mount(d.dir.path().join("disk"), "64m");
+    d.data_dir = disk.path.join("data");
+    d.spawn();
+    assert_eq!(
+        d.post_message(&json!({"from": "a", "message": "before"}))
+            .status(),
+        200
+    );
+    assert!(d.stop(), "clean stop failed:\n{}", d.logs());
+    let remount = |mode: &str| {
+        let out = run(Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&disk.path));
+        assert!(
+            out.status.success(),
+            "remount {mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    remount("ro");
+    let out = run(&mut d.command());
+    assert!(
+        !out.status.success(),
+        "the daemon must not run without a writable store"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Read-only") || err.contains("read-only"),
+        "the error must say the data dir is read-only: {err}"
+    );
+    remount("rw");
+    d.spawn();
+    assert_eq!(
+        d.post_message(&json!({"from": "a", "message": "after"}))
+            .status(),
+        200
+    );
+    let texts: Vec<String> = d
+        .ctl_json(&["inbox"])
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["message"].as_str().map(String::from))
+        .collect();
+    assert_eq!(texts, ["before", "after"]);
+}
+
 #[test]
 fn corrupted_store_is_a_clear_error_and_is_not_wiped() {
     let mut d = Daemon::start();

@@ -62,13 +62,13 @@ pub enum StoreError {
     /// sled failed (I/O error, corruption, disk full).
     #[error("store I/O: {0}")]
     Sled(#[from] sled::Error),
-    /// A file operation failed.
-    #[error("{path}: {source}")]
+    /// A file operation failed (the data dir must be writable by the daemon).
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, shown in the message (not chained, so it is printed once).
+        error: std::io::Error,
     },
     /// A record could not be decoded.
     #[error("corrupt record in tree {tree}: {detail}")]
@@ -230,9 +230,9 @@ async fn flusher(
 
 fn take_lock(dir: &Path) -> Result<File> {
     let path = dir.join("lock");
-    let io = |source| StoreError::Io {
+    let io = |error| StoreError::Io {
         path: path.clone(),
-        source,
+        error,
     };
     let mut file = OpenOptions::new()
         .read(true)
