@@ -110,6 +110,7 @@ pub async fn send(
     };
     app.store.db().durable().await?;
     session.publish(cursor + 1);
+    tracing::debug!(session = %session.hex, cursor, bytes = size, "message stored");
     Ok((
         StatusCode::CREATED,
         Json(
