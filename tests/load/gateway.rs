@@ -17,7 +17,7 @@
 //!   ./target/release/clawlink-load gateway --sends 200
 //! ```
 
-use crate::stats::{ms, proc_usage, summarize, table};
+use crate::stats::{group_usage, ms, proc_usage, summarize, table};
 use clawlink::Secret;
 use clawlink_tests::gateway::Gateway;
 use clawlink_tests::{bin, Daemon};
@@ -136,6 +136,8 @@ pub fn run(a: Args) {
         let elapsed = t.elapsed();
         (cold, serial, elapsed, pool.rows().len())
     });
+    let gw_usage = group_usage(gw.pid().unwrap_or(0));
+    let d_usage = proc_usage(pid);
     let (w, c) = (summarize(warm), summarize(cold));
     let rate = |n: usize, d: std::time::Duration| format!("{:.0}", n as f64 / d.as_secs_f64());
     table(
@@ -163,6 +165,22 @@ pub fn run(a: Args) {
             (
                 "clawlinkd peak RSS",
                 format!("{:.1} MiB", after.peak_rss_kib as f64 / 1024.0),
+            ),
+            (
+                "whole run: clawlinkd CPU (s) / peak RSS",
+                format!(
+                    "{:.2} / {:.1} MiB",
+                    d_usage.cpu_secs,
+                    d_usage.peak_rss_kib as f64 / 1024.0
+                ),
+            ),
+            (
+                "whole run: gateway (node, its process group) CPU (s) / peak RSS",
+                format!(
+                    "{:.2} / {:.1} MiB",
+                    gw_usage.cpu_secs,
+                    gw_usage.peak_rss_kib as f64 / 1024.0
+                ),
             ),
             ("pooled connections afterwards", connections.to_string()),
         ],

@@ -9,13 +9,17 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- idle
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- status --runs 200
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- nexus
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- soak --duration-secs 3600 --rate 20
 //! ```
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
+//! `soak` runs all four roles (two agent daemons, relay server, Nexus server) under steady
+//! traffic for an hour by default and samples RSS, fds and CPU of each over time.
 
 mod gateway;
 mod nexus;
 mod relay;
+mod soak;
 mod stats;
 mod webhook;
 
@@ -48,6 +52,8 @@ enum Scenario {
     },
     /// Nexus server → daemon inbox: throughput, latency with/without long-poll, idle CPU.
     Nexus(nexus::Args),
+    /// Hour-long steady traffic on webhook, relay and Nexus; RSS, fds and CPU over time.
+    Soak(soak::Args),
 }
 
 fn main() {
@@ -61,5 +67,6 @@ fn main() {
         Scenario::Relay(a) => relay::run(a),
         Scenario::Status { runs } => webhook::status(runs),
         Scenario::Nexus(a) => nexus::run(a),
+        Scenario::Soak(a) => soak::run(a),
     }
 }

@@ -74,6 +74,17 @@ pub fn run(a: Args) {
     for long in [true, false] {
         idle(&srv, &a, long);
     }
+    let u = proc_usage(srv.proc.as_ref().map(|p| p.pid()).unwrap_or(0));
+    table(
+        "nexus-server over all of the above",
+        &[
+            ("CPU (s)", format!("{:.2}", u.cpu_secs)),
+            (
+                "peak RSS",
+                format!("{:.1} MiB", u.peak_rss_kib as f64 / 1024.0),
+            ),
+        ],
+    );
 }
 
 fn throughput(srv: &NexusServer, a: &Args) {
@@ -85,7 +96,9 @@ fn throughput(srv: &NexusServer, a: &Args) {
     });
     let base = inbox_total(&d);
     let pid = d.proc.as_ref().map(|p| p.pid()).unwrap_or(0);
+    let srv_pid = srv.proc.as_ref().map(|p| p.pid()).unwrap_or(0);
     let before = proc_usage(pid);
+    let srv_before = proc_usage(srv_pid);
     let url = format!("{}/v1/sessions/{sid}/messages", srv.url());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let start = Instant::now();
@@ -125,6 +138,7 @@ fn throughput(srv: &NexusServer, a: &Args) {
     });
     let all_in = start.elapsed();
     let after = proc_usage(pid);
+    let srv_after = proc_usage(srv_pid);
     table(
         &format!(
             "Nexus → daemon inbox: {} messages, {} concurrent senders, one session, long-poll",
@@ -146,6 +160,18 @@ fn throughput(srv: &NexusServer, a: &Args) {
             (
                 "clawlinkd CPU (s)",
                 format!("{:.2}", after.cpu_secs - before.cpu_secs),
+            ),
+            (
+                "clawlinkd peak RSS",
+                format!("{:.1} MiB", after.peak_rss_kib as f64 / 1024.0),
+            ),
+            (
+                "nexus-server CPU (s)",
+                format!("{:.2}", srv_after.cpu_secs - srv_before.cpu_secs),
+            ),
+            (
+                "nexus-server peak RSS",
+                format!("{:.1} MiB", srv_after.peak_rss_kib as f64 / 1024.0),
             ),
             ("messages in inbox", inbox_total(&d).to_string()),
         ],
@@ -178,6 +204,8 @@ fn latency(srv: &NexusServer, a: &Args, long: bool) {
         });
     });
     std::thread::sleep(Duration::from_millis(300));
+    let pid = d.proc.as_ref().map(|p| p.pid()).unwrap_or(0);
+    let before = proc_usage(pid);
     let samples = if long { a.samples } else { a.samples.min(20) };
     let mut lat = Vec::new();
     for i in 0..samples {
@@ -195,6 +223,7 @@ fn latency(srv: &NexusServer, a: &Args, long: bool) {
         std::thread::sleep(Duration::from_millis(pause));
     }
     let s = summarize(lat);
+    let after = proc_usage(pid);
     table(
         &format!(
             "send → stored in the inbox ({} samples, {})",
@@ -205,7 +234,19 @@ fn latency(srv: &NexusServer, a: &Args, long: bool) {
                 "short poll every 3 s"
             }
         ),
-        &[("p50", ms(s.p50)), ("p99", ms(s.p99)), ("max", ms(s.max))],
+        &[
+            ("p50", ms(s.p50)),
+            ("p99", ms(s.p99)),
+            ("max", ms(s.max)),
+            (
+                "clawlinkd CPU (s)",
+                format!("{:.2}", after.cpu_secs - before.cpu_secs),
+            ),
+            (
+                "clawlinkd peak RSS",
+                format!("{:.1} MiB", after.peak_rss_kib as f64 / 1024.0),
+            ),
+        ],
     );
 }
 
@@ -242,6 +283,10 @@ fn idle(srv: &NexusServer, a: &Args, long: bool) {
                 format!("{:.2} %", 100.0 * cpu / a.idle_secs as f64),
             ),
             ("RSS", format!("{:.1} MiB", after.rss_kib as f64 / 1024.0)),
+            (
+                "peak RSS",
+                format!("{:.1} MiB", after.peak_rss_kib as f64 / 1024.0),
+            ),
         ],
     );
 }

@@ -218,6 +218,7 @@ pub fn run(a: Args) {
         for t in tasks { t.await.expect("task"); }
     });
     let lat = reader.join().expect("reader");
+    let listen_usage = proc_usage(listen.id());
     let _ = listen.kill();
     let _ = listen.wait();
     let got = lat.len();
@@ -239,6 +240,8 @@ pub fn run(a: Args) {
         drop(socks);
         u
     });
+    let relay_total = proc_usage(relay_pid);
+    let b_total = proc_usage(b_pid);
     let per_conn =
         (idle.rss_kib.saturating_sub(idle_before.rss_kib)) as f64 * 1024.0 / a.idle_clients as f64;
     table(
@@ -269,6 +272,10 @@ pub fn run(a: Args) {
                 "B peak RSS",
                 format!("{:.1} MiB", after.1.peak_rss_kib as f64 / 1024.0),
             ),
+            (
+                "relay peak RSS (before the idle clients)",
+                format!("{:.1} MiB", after.0.peak_rss_kib as f64 / 1024.0),
+            ),
             ("latency @1000 msg/s: received", format!("{got}/{n}")),
             ("latency p50 (send → B's listen)", ms(s.p50)),
             ("latency p99", ms(s.p99)),
@@ -285,6 +292,30 @@ pub fn run(a: Args) {
             (
                 "relay RSS per idle client",
                 format!("{:.1} KiB", per_conn / 1024.0),
+            ),
+            (
+                "whole run: relay CPU (s) / peak RSS",
+                format!(
+                    "{:.2} / {:.1} MiB",
+                    relay_total.cpu_secs,
+                    relay_total.peak_rss_kib as f64 / 1024.0
+                ),
+            ),
+            (
+                "whole run: B CPU (s) / peak RSS",
+                format!(
+                    "{:.2} / {:.1} MiB",
+                    b_total.cpu_secs,
+                    b_total.peak_rss_kib as f64 / 1024.0
+                ),
+            ),
+            (
+                "`clawlink listen` CPU (s) / peak RSS",
+                format!(
+                    "{:.2} / {:.1} MiB",
+                    listen_usage.cpu_secs,
+                    listen_usage.peak_rss_kib as f64 / 1024.0
+                ),
             ),
         ],
     );

@@ -59,6 +59,37 @@ pub fn proc_usage(pid: u32) -> ProcUsage {
     }
 }
 
+/// Process group `pgid` as a whole: CPU summed over its live members, RSS summed, peak RSS of
+/// its largest member (VmHWM is per process). Members that already exited are not counted.
+pub fn group_usage(pgid: u32) -> ProcUsage {
+    let mut total = ProcUsage {
+        cpu_secs: 0.0,
+        peak_rss_kib: 0,
+        rss_kib: 0,
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return total;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After the command name: state, ppid, pgrp.
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(2))
+            .and_then(|x| x.parse::<u32>().ok());
+        if pgrp == Some(pgid) {
+            let u = proc_usage(pid);
+            total.cpu_secs += u.cpu_secs;
+            total.rss_kib += u.rss_kib;
+            total.peak_rss_kib = total.peak_rss_kib.max(u.peak_rss_kib);
+        }
+    }
+    total
+}
+
 /// Prints a two-column table.
 pub fn table(title: &str, rows: &[(&str, String)]) {
     println!("\n{title}");
@@ -66,4 +97,11 @@ pub fn table(title: &str, rows: &[(&str, String)]) {
     for (k, v) in rows {
         println!("| {k} | {v} |");
     }
+}
+
+/// Open file descriptors of a process (entries of /proc/PID/fd; 0 if unreadable).
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }

@@ -106,12 +106,15 @@ pub fn idle() {
                 "peak RSS",
                 format!("{:.1} MiB", u.peak_rss_kib as f64 / 1024.0),
             ),
+            ("CPU since start (s)", format!("{:.2}", u.cpu_secs)),
         ],
     );
 }
 
 pub fn status(runs: usize) {
     let d = Daemon::start();
+    let pid = d.proc.as_ref().map(|p| p.pid()).unwrap_or(0);
+    let before = proc_usage(pid);
     let ctl = bin("clawlink");
     let mut lat = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -126,8 +129,21 @@ pub fn status(runs: usize) {
         assert!(out.status.success());
     }
     let s = summarize(lat);
+    let after = proc_usage(pid);
     table(
         &format!("`clawlink status` wall time, process start to exit ({runs} runs)"),
-        &[("p50", ms(s.p50)), ("p99", ms(s.p99)), ("max", ms(s.max))],
+        &[
+            ("p50", ms(s.p50)),
+            ("p99", ms(s.p99)),
+            ("max", ms(s.max)),
+            (
+                "clawlinkd CPU during the runs (s)",
+                format!("{:.2}", after.cpu_secs - before.cpu_secs),
+            ),
+            (
+                "clawlinkd peak RSS",
+                format!("{:.1} MiB", after.peak_rss_kib as f64 / 1024.0),
+            ),
+        ],
     );
 }

@@ -110,6 +110,12 @@ impl Gateway {
         g
     }
 
+    /// Process id of the watchdog shell the gateway runs under, while running. It leads the
+    /// process group of everything the gateway starts.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `ws://LAN_IP:PORT`, when the gateway listens there.
     pub fn lan_url(&self) -> Option<String> {
         self.lan_ip
