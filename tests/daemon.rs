@@ -555,7 +555,7 @@ fn sighup_reloads_the_config() {
 }
 
 #[test]
-fn an_inbox_larger_than_a_request_frame_still_lists() {
+fn a_large_inbox_lists_whole_in_pages_and_limits_keep_the_newest() {
     let d = Daemon::start();
     // 40 × 40 KiB: a 1.6 MiB listing, past the 1 MiB cap on requests.
     let big = "z".repeat(40 * 1024);
@@ -564,8 +564,31 @@ fn an_inbox_larger_than_a_request_frame_still_lists() {
             d.post_message(&serde_json::json!({"from": "big", "message": format!("{i}-{big}")}));
         assert_eq!(r.status(), 200);
     }
-    let all = d.ctl_json(&["inbox"]);
-    assert_eq!(all.as_array().map(Vec::len), Some(40));
+    // 2,500 more: the CLI fetches them in pages of 1,000 and prints one list, oldest first.
+    let http = reqwest::blocking::Client::new();
+    for i in 0..2500 {
+        let r = http
+            .post(format!("http://{}/message", d.listen))
+            .json(&serde_json::json!({"from": "small", "message": format!("m{i}")}))
+            .send()
+            .expect("post");
+        assert_eq!(r.status(), 200);
+    }
+    let texts = |args: &[&str]| -> Vec<String> {
+        d.ctl_json(args)
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|m| m["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let all = texts(&["inbox"]);
+    assert_eq!(all.len(), 2540);
+    assert!(all[..40].iter().all(|t| t.ends_with(&big)));
+    let small: Vec<String> = (0..2500).map(|i| format!("m{i}")).collect();
+    assert_eq!(all[40..], small[..]);
+    assert_eq!(texts(&["inbox", "--limit", "1500"])[..], small[1000..]);
+    assert_eq!(texts(&["inbox", "--from", "big"]).len(), 40);
     let text = d.ctl(&["inbox"]);
     assert!(
         text.status.success(),

@@ -136,6 +136,9 @@ pub struct InboxQuery {
     pub source: Option<String>,
     /// At most this many, the newest ones (still printed oldest first).
     pub limit: Option<u32>,
+    /// Only messages with an id below this one: with `limit`, pages back through a large
+    /// inbox in replies of bounded size (the CLI does this by itself).
+    pub before: Option<u64>,
 }
 
 /// Params of [`Request::InboxAck`]: exactly one of `id` or `all`.

@@ -2,7 +2,7 @@
 
 use super::{out, Ctx};
 use clap::{Args, Subcommand};
-use clawlink::client::ClientError;
+use clawlink::client::{Client, ClientError};
 use clawlink::proto::{
     AckParams, Count, Event, IdParam, InboxMessage, InboxQuery, ListenParams, Request,
 };
@@ -56,6 +56,43 @@ fn line(m: &InboxMessage) -> String {
     )
 }
 
+/// Messages per request when listing; halved whenever a page would not fit in one reply.
+const PAGE: u32 = 1000;
+
+/// Lists what `q` selects, newest pages first (`before` = the oldest id so far), so that a
+/// reply stays small however large the inbox is; returns everything oldest first.
+fn list_paged(client: &mut Client, q: InboxQuery) -> Result<Vec<InboxMessage>, ClientError> {
+    let want = q.limit.map(|l| l as usize);
+    let (mut page, mut got) = (PAGE, 0usize);
+    let mut pages: Vec<Vec<InboxMessage>> = Vec::new();
+    let mut before = None;
+    loop {
+        let n = want.map_or(page, |w| page.min(u32::try_from(w - got).unwrap_or(page)));
+        if n == 0 {
+            break;
+        }
+        let req = Request::InboxList(InboxQuery {
+            limit: Some(n),
+            before,
+            ..q.clone()
+        });
+        match client.call::<Vec<InboxMessage>>(&req, None) {
+            Ok(list) => {
+                let last = list.len() < n as usize;
+                got += list.len();
+                before = list.first().map(|m| m.id);
+                pages.push(list);
+                if last || before.is_none() {
+                    break;
+                }
+            }
+            Err(ClientError::Api(e)) if e.code == "too_large" && page > 1 => page /= 2,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(pages.into_iter().rev().flatten().collect())
+}
+
 pub fn inbox(ctx: &Ctx, a: InboxArgs) -> Result<ExitCode, ClientError> {
     let mut client = ctx.connect()?;
     match a.cmd {
@@ -65,8 +102,9 @@ pub fn inbox(ctx: &Ctx, a: InboxArgs) -> Result<ExitCode, ClientError> {
                 from: a.from,
                 source: a.source,
                 limit: a.limit,
+                before: None,
             };
-            let list: Vec<InboxMessage> = client.call(&Request::InboxList(q), None)?;
+            let list = list_paged(&mut client, q)?;
             if ctx.json {
                 out::json(&list);
             } else if list.is_empty() {

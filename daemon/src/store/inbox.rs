@@ -146,11 +146,12 @@ impl Inbox {
         Ok(stored)
     }
 
-    /// Lists messages oldest first, filtered; `limit` keeps the newest ones.
+    /// Lists messages oldest first, filtered; `limit` keeps the newest ones (below `before`).
     pub fn list(&self, q: &InboxQuery) -> Result<Vec<InboxMessage>> {
         let mut out = Vec::new();
         let limit = q.limit.map(|l| l as usize).unwrap_or(usize::MAX);
-        for item in self.msgs.iter().rev() {
+        let end = q.before.unwrap_or(u64::MAX).to_be_bytes();
+        for item in self.msgs.range(..end).rev() {
             if out.len() >= limit {
                 break;
             }
