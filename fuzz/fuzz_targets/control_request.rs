@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
                 let _ = serde_json::from_str::<Hello>(&line);
             }
             Ok(None) => break,
-            Err(FrameError::TooLarge { .. }) | Err(FrameError::NotUtf8) | Err(FrameError::Io(_)) => break,
+            Err(FrameError::TooLarge { .. })
+            | Err(FrameError::NotUtf8)
+            | Err(FrameError::Io(_)) => break,
         }
     }
 });

@@ -4,5 +4,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let body = Ok(axum::body::Bytes::copy_from_slice(data));
-    let _ = clawlinkd::nexus_server::extract::json_body::<serde_json::Map<String, serde_json::Value>>(body);
+    let _ = clawlinkd::nexus_server::extract::json_body::<serde_json::Map<String, serde_json::Value>>(
+        body,
+    );
 });

@@ -49,11 +49,15 @@ impl<'a> WireMessage<'a> {
     }
 }
 
+/// The body of `POST /register`: `{id, name, secret}`, every field optional on the wire.
 #[derive(Deserialize)]
-pub(crate) struct RegisterReq {
-    id: Option<String>,
-    name: Option<String>,
-    secret: Option<String>,
+pub struct RegisterReq {
+    /// The id to register.
+    pub id: Option<String>,
+    /// The display name (default: the id).
+    pub name: Option<String>,
+    /// The secret (a bearer header takes precedence).
+    pub secret: Option<String>,
 }
 
 pub(crate) async fn register(
@@ -92,18 +96,23 @@ pub(crate) async fn register(
         .into_response())
 }
 
+/// The body of `POST /send`: `{from, to, message, secret, key?}`, every field optional on the wire.
 #[derive(Deserialize)]
-pub(crate) struct SendReq {
-    from: Option<String>,
-    to: Option<String>,
-    message: Option<String>,
-    secret: Option<String>,
-    /// Extension: the sender's idempotency key for this message.
-    key: Option<String>,
+pub struct SendReq {
+    /// The sender's id.
+    pub from: Option<String>,
+    /// The recipient's id.
+    pub to: Option<String>,
+    /// The message text.
+    pub message: Option<String>,
+    /// The sender's secret (a bearer header takes precedence).
+    pub secret: Option<String>,
+    /// Extension: the sender's idempotency key for this message (see [`valid_key`]).
+    pub key: Option<String>,
 }
 
 /// An idempotency key: 1-128 visible ASCII characters.
-fn valid_key(k: &str) -> bool {
+pub fn valid_key(k: &str) -> bool {
     (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
 }
 

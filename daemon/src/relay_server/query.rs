@@ -7,22 +7,24 @@
 //! with `+` kept, percent-decoded with `+` as a space, and raw; the secret check accepts any
 //! that matches. Ids cannot contain `+`, `%` or spaces, so for them the first reading decides.
 //! The secret may also come in `Authorization: Bearer SECRET`, which is tried first.
+//!
+//! Public (unlike the rest of the role) so that the fuzz targets can feed these readers.
 
 use axum::http::{header, HeaderMap};
 
 /// Longest id.
-pub(crate) const MAX_ID: usize = 64;
+pub const MAX_ID: usize = 64;
 /// Longest display name, in characters.
-pub(crate) const MAX_NAME: usize = 128;
+pub const MAX_NAME: usize = 128;
 /// Longest secret, in bytes.
-pub(crate) const MAX_SECRET: usize = 1024;
+pub const MAX_SECRET: usize = 1024;
 
 /// The raw `key=value` pairs of a query string, undecoded.
-pub(crate) struct RawQuery<'a>(Vec<(&'a str, &'a str)>);
+pub struct RawQuery<'a>(Vec<(&'a str, &'a str)>);
 
 impl<'a> RawQuery<'a> {
     /// Splits on `&` and at the first `=` of each pair.
-    pub(crate) fn parse(query: Option<&'a str>) -> Self {
+    pub fn parse(query: Option<&'a str>) -> Self {
         let pairs = query
             .unwrap_or("")
             .split('&')
@@ -33,25 +35,25 @@ impl<'a> RawQuery<'a> {
     }
 
     /// The raw value of the first `key`.
-    pub(crate) fn raw(&self, key: &str) -> Option<&'a str> {
+    pub fn raw(&self, key: &str) -> Option<&'a str> {
         self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
     /// The value of `key`, percent-decoded when that is valid, else raw.
-    pub(crate) fn get(&self, key: &str) -> Option<String> {
+    pub fn get(&self, key: &str) -> Option<String> {
         self.raw(key)
             .map(|v| percent_decode(v, false).unwrap_or_else(|| v.to_string()))
     }
 
     /// Whether `key` is set to a true-ish value (`1`, `true`, `yes`).
-    pub(crate) fn flag(&self, key: &str) -> bool {
+    pub fn flag(&self, key: &str) -> bool {
         matches!(self.raw(key), Some("1" | "true" | "yes"))
     }
 }
 
 /// Percent-decodes `s` (`+` → space when `plus_space`). A `%` not followed by two hex digits
 /// is kept as it is (the seed client sends raw `%`); `None` if the result is not UTF-8.
-pub(crate) fn percent_decode(s: &str, plus_space: bool) -> Option<String> {
+pub fn percent_decode(s: &str, plus_space: bool) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -79,7 +81,7 @@ pub(crate) fn percent_decode(s: &str, plus_space: bool) -> Option<String> {
 }
 
 /// The plausible readings of a raw query value, most likely first, without duplicates.
-pub(crate) fn query_candidates(raw: &str) -> Vec<String> {
+pub fn query_candidates(raw: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(3);
     for c in [
         percent_decode(raw, false),
@@ -97,7 +99,7 @@ pub(crate) fn query_candidates(raw: &str) -> Vec<String> {
 }
 
 /// Secrets to try, in order: the bearer token, then `fallback` readings.
-pub(crate) fn secret_candidates(headers: &HeaderMap, fallback: Vec<String>) -> Vec<String> {
+pub fn secret_candidates(headers: &HeaderMap, fallback: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(fallback.len() + 1);
     if let Some(b) = bearer(headers) {
         out.push(b);
@@ -122,7 +124,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// 1 to 64 of `[A-Za-z0-9_.-]`.
-pub(crate) fn valid_id(id: &str) -> bool {
+pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID
         && id
@@ -131,14 +133,14 @@ pub(crate) fn valid_id(id: &str) -> bool {
 }
 
 /// 1 to 128 characters, none of them control characters, not only blanks.
-pub(crate) fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     !name.trim().is_empty()
         && name.chars().count() <= MAX_NAME
         && !name.chars().any(char::is_control)
 }
 
 /// 1 to 1024 bytes.
-pub(crate) fn valid_secret(secret: &str) -> bool {
+pub fn valid_secret(secret: &str) -> bool {
     !secret.is_empty() && secret.len() <= MAX_SECRET
 }
 
