@@ -183,7 +183,13 @@ fn session_keys_relay_secrets_and_the_device_key_stay_out_of_every_log() {
     ] {
         assert!(log.contains("DEBUG"), "the {who} did not log verbosely");
     }
-    let mut haystack = d.logs() + &relay.logs() + &nexus.logs();
+    let logs = d.logs() + &relay.logs() + &nexus.logs();
+    // The session id lets anyone join: `nexus sessions` shows it to its owner, no log does.
+    assert!(
+        !logs.contains(&sid),
+        "the Nexus session id leaked into a log"
+    );
+    let mut haystack = logs;
     for o in [&status, &sessions] {
         haystack.push_str(&String::from_utf8_lossy(&o.stdout));
         haystack.push_str(&String::from_utf8_lossy(&o.stderr));

@@ -110,7 +110,8 @@ pub async fn send(
     };
     app.store.db().durable().await?;
     session.publish(cursor + 1);
-    tracing::debug!(session = %session.hex, cursor, bytes = size, "message stored");
+    // The session id is a capability (it lets anyone join), so it is never logged.
+    tracing::debug!(cursor, bytes = size, "message stored");
     Ok((
         StatusCode::CREATED,
         Json(

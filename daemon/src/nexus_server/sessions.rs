@@ -150,7 +150,7 @@ pub async fn create(State(app): State<AppState>, body: Result<Bytes, BytesReject
         out["creatorAgentId"] = json!(c);
         out["sessionKey"] = json!(k.expose());
     }
-    tracing::debug!(session = %session.hex, ttl, max_agents, "session created");
+    tracing::debug!(ttl, max_agents, "session created");
     app.sessions.insert(session);
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
@@ -216,7 +216,7 @@ pub async fn join(
     let session = app.sessions.get_live(&id, now)?;
     let (key, online) = add_member(&app, &session, &agent, now)?;
     app.store.db().durable().await?;
-    tracing::debug!(session = %session.hex, agent = %agent, online, "joined");
+    tracing::debug!(agent = %agent, online, "joined");
     Ok(Json(json!({ "status": "joined", "sessionId": session.hex, "agentId": agent, "agentsOnline": online, "sessionKey": key.expose() })).into_response())
 }
 
