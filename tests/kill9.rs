@@ -130,6 +130,15 @@ fn stream(
     (sent, kills)
 }
 
+/// The acknowledged messages of every sender.
+fn acknowledged(sent: &[Sent]) -> Vec<&str> {
+    sent.iter()
+        .flatten()
+        .filter(|(_, a)| *a)
+        .map(|(t, _)| t.as_str())
+        .collect()
+}
+
 /// Compares the inbox with what was sent; panics on any loss, duplicate or reordering.
 fn check(path: &str, seed: u64, kills: &BTreeMap<&str, u32>, sent: &[Sent], inbox: &[String]) {
     let mut index: HashMap<&str, (usize, usize)> = HashMap::new();
@@ -151,12 +160,7 @@ fn check(path: &str, seed: u64, kills: &BTreeMap<&str, u32>, sent: &[Sent], inbo
         }
         last[s] = Some(i);
     }
-    let acked: Vec<&str> = sent
-        .iter()
-        .flatten()
-        .filter(|(_, a)| *a)
-        .map(|(t, _)| t.as_str())
-        .collect();
+    let acked = acknowledged(sent);
     let lost = acked.iter().filter(|t| !seen.contains_key(*t)).count();
     let duplicated: usize = seen.values().map(|n| n - 1).sum();
     let unacked = sent.iter().flatten().filter(|(_, a)| !*a).count();
@@ -197,12 +201,7 @@ fn inbox_texts(d: &Daemon) -> Vec<String> {
 
 /// Waits until every acknowledged message is in `d`'s inbox, then returns the inbox.
 fn settle(d: &Daemon, sent: &[Sent]) -> Vec<String> {
-    let acked: Vec<&str> = sent
-        .iter()
-        .flatten()
-        .filter(|(_, a)| *a)
-        .map(|(t, _)| t.as_str())
-        .collect();
+    let acked = acknowledged(sent);
     wait_for(
         "every acknowledged message in the inbox",
         Duration::from_secs(180),

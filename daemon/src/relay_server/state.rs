@@ -168,25 +168,22 @@ impl Relay {
         msg: &QueuedMessage,
         key: Option<&str>,
     ) -> Result<Enqueued, ApiError> {
-        let done = {
-            let _order = lock(&to.enqueue_lock);
-            if let Some(k) = key {
-                if let Some((seq, ts)) = self.store.sent(&msg.from, k)? {
-                    return Ok(Enqueued::Duplicate { seq, ts });
-                }
+        let _order = lock(&to.enqueue_lock);
+        if let Some(k) = key {
+            if let Some((seq, ts)) = self.store.sent(&msg.from, k)? {
+                return Ok(Enqueued::Duplicate { seq, ts });
             }
-            if to.queued.load(Ordering::Acquire) >= self.cfg.queue_cap {
-                return Err(ApiError::too_many(
-                    "the recipient's queue is full; try again after it has read its messages",
-                    5,
-                ));
-            }
-            let done = self.store.enqueue(&to.id, msg, key)?;
-            if let Enqueued::New(_) = done {
-                to.queued.fetch_add(1, Ordering::AcqRel);
-            }
-            done
-        };
+        }
+        if to.queued.load(Ordering::Acquire) >= self.cfg.queue_cap {
+            return Err(ApiError::too_many(
+                "the recipient's queue is full; try again after it has read its messages",
+                5,
+            ));
+        }
+        let done = self.store.enqueue(&to.id, msg, key)?;
+        if let Enqueued::New(_) = done {
+            to.queued.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(done)
     }
 
