@@ -1,18 +1,20 @@
-//! The agent daemon role: open the store, bind the control socket and the webhook, start the
-//! outbound lanes, report readiness, and run until shutdown.
+//! The agent daemon role: open the store, bind the control socket and the webhook, start
+//! every transport through the registry, report readiness, and run until shutdown.
 //!
-//! [`State`] is what every control handler and inbound path shares. It is built once here; the
-//! only lock in it (the config, swapped on SIGHUP) is never held across an `.await`.
+//! The transports are started here, one line each ([`transports`]); everything else asks the
+//! [`Registry`]. Shutdown: the token is cancelled (signal or `clawlink shutdown`), every task
+//! of the tracker (control connections, webhook, lanes, transport connections and pollers,
+//! the local-agent worker) returns, then the store's flusher is closed and the store flushed.
 
 use crate::config::Config;
 use crate::delivery::Hub;
 use crate::inbound::Ingest;
-use crate::outbound::{Outbound, Transport};
-use crate::store::{contacts::Contacts, inbox::Inbox, kv::Kv, outbox::Outbox, Db};
-use clawlink::proto::ConnectionRow;
-use std::net::SocketAddr;
+use crate::live_config::LiveConfig;
+use crate::state::State;
+use crate::store::{contacts::Contacts, inbox::Inbox, kv::Kv, Db};
+use crate::transport::{Context, Outbound, OutboxStore, Registry};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,97 +36,17 @@ pub struct Args {
     pub listen: Option<String>,
 }
 
-/// Something that holds connections and can describe them for `status`.
-pub trait StatusSource: Send + Sync {
-    /// One row per connection.
-    fn rows(&self) -> Vec<ConnectionRow>;
-}
+/// How long shutdown waits for the daemon's tasks (they stop within milliseconds of the
+/// token; this bounds a stuck one).
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
-/// Everything the control handlers and inbound paths share.
-pub struct State {
-    /// The database.
-    pub db: Db,
-    /// The inbox.
-    pub inbox: Inbox,
-    /// Contacts.
-    pub contacts: Contacts,
-    /// Settings.
-    pub kv: Kv,
-    /// The outbox and its lanes.
-    pub outbound: Outbound,
-    /// Fan-out to listeners.
-    pub hub: Hub,
-    /// The way into the inbox.
-    pub ingest: Ingest,
-    /// Start time.
-    pub started: Instant,
-    /// Control socket path.
-    pub socket: PathBuf,
-    /// Bound webhook address.
-    pub listen: Option<SocketAddr>,
-    /// The process-wide shutdown token.
-    pub shutdown: CancellationToken,
-    /// Background tasks (joined at shutdown).
-    pub tracker: TaskTracker,
-    config: RwLock<Arc<Config>>,
-    config_path: PathBuf,
-    // Each transport adds its handles below, between its own markers.
-    // --- gateway (fields) ---
-    /// The OpenClaw gateway client (warm connections to peers and to the local gateway).
-    pub gateway: crate::gateway::Pool,
-    // --- end gateway ---
-
-    // --- relay (fields) ---
-    /// Relay identities and their connections.
-    pub relay: Arc<crate::inbound::relay::RelayClients>,
-    // --- end relay ---
-
-    // --- nexus (fields) ---
-    /// Joined Nexus sessions and their pollers.
-    pub nexus: crate::inbound::nexus::NexusClient,
-    // --- end nexus ---
-    status_sources: RwLock<Vec<Arc<dyn StatusSource>>>,
-}
-
-impl State {
-    /// The current configuration.
-    pub fn config(&self) -> Arc<Config> {
-        match self.config.read() {
-            Ok(c) => c.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    /// Registers a source of `status` connection rows.
-    pub fn add_status_source(&self, s: Arc<dyn StatusSource>) {
-        if let Ok(mut v) = self.status_sources.write() {
-            v.push(s);
-        }
-    }
-
-    /// Rows from every status source.
-    pub fn connection_rows(&self) -> Vec<ConnectionRow> {
-        let sources = match self.status_sources.read() {
-            Ok(v) => v.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
-        sources.iter().flat_map(|s| s.rows()).collect()
-    }
-
-    fn reload(&self) {
-        match Config::load(&self.config_path) {
-            Ok(new) => {
-                if new.listen.addr != self.config().listen.addr {
-                    tracing::warn!("listen.addr changed; the new address is used after a restart");
-                }
-                if let Ok(mut c) = self.config.write() {
-                    *c = Arc::new(new);
-                }
-                tracing::info!(config = %self.config_path.display(), "configuration reloaded");
-            }
-            Err(e) => tracing::error!("configuration NOT reloaded: {e:#}"),
-        }
-    }
+/// Starts every transport. Adding a transport: one line here (and its folder).
+pub fn transports(ctx: &Context) -> anyhow::Result<Registry> {
+    let mut r = Registry::new();
+    r.add(crate::gateway::start(ctx)?);
+    r.add(crate::relay::start(ctx)?);
+    r.add(crate::nexus::start(ctx)?);
+    Ok(r)
 }
 
 /// Runs the agent daemon until `shutdown`.
@@ -158,49 +80,19 @@ pub async fn run(
     let hub = Hub::new();
     let inbox = Inbox::open(&db)?;
     let ingest = Ingest::new(inbox.clone(), hub.clone());
-    // Transports available to the outbox: each one builds its handles and registers here.
-    let mut transports: Vec<Arc<dyn Transport>> = Vec::new();
-    // --- gateway (build) ---
-    let gateway = {
-        let mut opts = crate::gateway::PoolOptions::new(&data_dir);
-        opts.idle_timeout = Duration::from_secs(config.gateway.idle_timeout_secs.max(1));
-        opts.request_timeout = Duration::from_secs(config.gateway.request_timeout_secs.max(1));
-        crate::gateway::Pool::new(opts)
-            .map_err(|e| anyhow::anyhow!("cannot set up the gateway client: {e}"))?
+    let live = LiveConfig::new(config.clone(), &config_path);
+    let ctx = Context {
+        db: db.clone(),
+        data_dir: data_dir.clone(),
+        config: live.clone(),
+        ingest: ingest.clone(),
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
     };
-    transports.push(Arc::new(crate::outbound::gateway::GatewayTransport::new(
-        gateway.clone(),
-    )));
-    // --- end gateway ---
-
-    // --- relay (build) ---
-    let relay = crate::inbound::relay::RelayClients::new(
-        crate::store::relay_client::RelayClientStore::open(&db)?,
-        ingest.clone(),
-        shutdown.clone(),
-        tracker.clone(),
-        &config.relay,
-    )?;
-    transports.push(Arc::new(crate::outbound::relay::RelayTransport::new(
-        relay.store.clone(),
-        relay.http.clone(),
-    )));
-    // --- end relay ---
-
-    // --- nexus (build) ---
-    let nexus = crate::inbound::nexus::NexusClient::new(
-        crate::store::nexus_client::NexusSessions::open(&db)?,
-        crate::outbound::nexus::NexusHttp::new()?,
-        ingest.clone(),
-        shutdown.clone(),
-        tracker.clone(),
-        &config.nexus,
-    );
-    // --- end nexus ---
-
+    let registry = transports(&ctx)?;
     let outbound = Outbound::new(
-        Outbox::open(&db)?,
-        transports,
+        OutboxStore::open(&db)?,
+        registry.clone(),
         shutdown.clone(),
         tracker.clone(),
     );
@@ -210,48 +102,15 @@ pub async fn run(
         db: db.clone(),
         inbox: inbox.clone(),
         outbound: outbound.clone(),
+        transports: registry,
         hub,
-        ingest: ingest.clone(),
         started: Instant::now(),
         socket: socket.clone(),
         listen,
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
-        config: RwLock::new(Arc::new(config.clone())),
-        config_path,
-        status_sources: RwLock::new(Vec::new()),
-        // --- gateway (init) ---
-        gateway: gateway.clone(),
-        // --- end gateway ---
-
-        // --- relay (init) ---
-        relay: relay.clone(),
-        // --- end relay ---
-
-        // --- nexus (init) ---
-        nexus: nexus.clone(),
-        // --- end nexus ---
+        config: live,
     });
-
-    // Background workers that need the shared state.
-    // --- gateway (start) ---
-    state.add_status_source(Arc::new(gateway.clone()));
-    if let Some(local) = crate::delivery::local_agent::start(&state) {
-        state.add_status_source(local);
-    }
-    // --- end gateway ---
-
-    // --- relay (start) ---
-    state.add_status_source(relay.clone());
-    let relays = relay.start_all()?;
-    tracing::info!(identities = relays, "relay connections started");
-    // --- end relay ---
-
-    // --- nexus (start) ---
-    state.add_status_source(Arc::new(nexus.clone()));
-    let polled = nexus.resume()?;
-    tracing::info!(sessions = polled, "nexus sessions resumed");
-    // --- end nexus ---
 
     // Records from before a restart go on their lanes before any new send can: a send accepted
     // first would overtake them (order is per lane) and be handed to its lane twice.
@@ -300,7 +159,7 @@ pub async fn run(
             }
             Some(()) = reload.recv() => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
-                state.reload();
+                state.config.reload();
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             }
         }
@@ -309,17 +168,21 @@ pub async fn run(
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down: finishing in-flight requests");
     tracker.close();
-    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
         .await
         .is_err()
     {
-        tracing::warn!("some tasks did not finish within 10 s");
+        tracing::warn!(
+            left = tracker.len(),
+            "some tasks did not finish within {SHUTDOWN_GRACE:?}"
+        );
     }
     if store_failed {
         anyhow::bail!("stopped: the store in {} could not write (nothing unacknowledged was accepted); free disk space or fix permissions, then start clawlinkd again", data_dir.display());
     }
-    db.flush_now()?;
     drop(state);
+    db.close().await;
+    db.flush_now()?;
     tracing::info!("store flushed; bye");
     Ok(())
 }

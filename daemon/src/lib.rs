@@ -12,14 +12,17 @@
 //!
 //! ## The path of one message
 //!
-//! Inbound: [`inbound`] (webhook, relay subscriber, Nexus poller) → [`store`] (durable,
-//! group-committed) → acknowledge the sender → [`delivery`] (live `listen` subscribers and the
-//! local OpenClaw agent).
+//! Inbound: a transport's subscriber ([`relay::conn`], [`nexus::poller`]) or the webhook
+//! ([`inbound::webhook`]) → [`inbound::Ingest`] → [`store`] (durable, group-committed) →
+//! acknowledge the sender → [`delivery`] (live `listen` subscribers) and
+//! [`gateway::local_agent`] (the local OpenClaw agent).
 //!
-//! Outbound: [`control`] (`send`) → [`store`] (outbox) → [`outbound`] (one transport per kind:
-//! gateway, relay, Nexus) → marked delivered in the store.
+//! Outbound: [`control`] (`send`) → [`transport::Registry`] (which transport accepts the
+//! address) → [`store`] (outbox) → [`transport::lanes`] → the protocol's module
+//! ([`gateway`], [`relay`]) → marked delivered in the store.
 //!
-//! Nothing but [`store`] knows the data lives in sled.
+//! Nothing but [`store`] knows the data lives in sled. Modules import downwards only
+//! (`python3 scripts/module-cycles.py` checks there is no cycle).
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -29,10 +32,16 @@ pub mod delivery;
 pub mod gateway;
 pub mod http;
 pub mod inbound;
+pub mod live_config;
 pub mod logging;
+pub mod nexus;
 pub mod nexus_server;
-pub mod outbound;
+pub mod relay;
 pub mod relay_server;
 pub mod shutdown;
+pub mod state;
+pub mod status;
 pub mod store;
 pub mod time;
+pub mod transport;
+pub mod util;

@@ -1,6 +1,6 @@
 //! One control connection: handshake, then requests in order, or a `listen` stream.
 
-use crate::agent::State;
+use crate::state::State;
 use clawlink::frame::{HANDSHAKE_DEADLINE, IDLE_DEADLINE, MAX_FRAME, MAX_REPLY};
 use clawlink::proto::{ApiError, Event, Hello, HelloOk, Request, Response, PROTOCOL_VERSION};
 use futures_util::StreamExt;

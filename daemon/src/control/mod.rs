@@ -15,7 +15,7 @@
 mod conn;
 pub mod handlers;
 
-use crate::agent::State;
+use crate::state::State;
 use interprocess::local_socket::traits::tokio::Listener as _;
 use interprocess::local_socket::traits::tokio::Stream as _;
 use interprocess::local_socket::traits::StreamCommon as _;

@@ -11,7 +11,7 @@
 //!   Silence for twice `policy.tickIntervalMs` (the gateway ticks every 30 s) is a dead link.
 //!   After `idle_timeout` without requests the socket is closed (`idle`).
 //! - `backoff`: the link broke or a connect failed with a retryable error. Reconnects follow
-//!   a jittered exponential backoff (250 ms doubling to 30 s, reset after 60 s connected) that
+//!   the shared [`crate::util::Backoff`] (250 ms doubling to 30 s, reset after 60 s connected) that
 //!   never undercuts the gateway's `retryAfterMs`, while the connection is still wanted (a
 //!   request in the last `idle_timeout`). A request arriving during backoff does not wait for
 //!   the whole backoff: it triggers an attempt at most one second after the previous one,
@@ -37,6 +37,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// What a caller wants sent.
 pub(crate) enum Call {
@@ -75,6 +77,8 @@ pub(crate) fn spawn(
     token: Secret,
     connector: Arc<Connector>,
     tuning: Tuning,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
 ) -> Handle {
     let (tx, rx) = mpsc::channel(1024);
     let status = Arc::new(Mutex::new(Status {
@@ -89,14 +93,14 @@ pub(crate) fn spawn(
         rx,
         status: status.clone(),
         queue: VecDeque::new(),
-        attempt: 0,
+        backoff: crate::util::Backoff::new(tuning.backoff_min, tuning.backoff_max),
         last_attempt: None,
         not_before: None,
         last_used: Instant::now(),
         restart_at: None,
         tuning,
     };
-    tokio::spawn(actor.run());
+    tracker.spawn(actor.run(shutdown.clone()));
     Handle { tx, status, url }
 }
 
@@ -123,7 +127,7 @@ struct Actor {
     rx: mpsc::Receiver<Cmd>,
     status: Arc<Mutex<Status>>,
     queue: VecDeque<Cmd>,
-    attempt: u32,
+    backoff: crate::util::Backoff,
     last_attempt: Option<Instant>,
     not_before: Option<Instant>,
     last_used: Instant,
@@ -132,16 +136,26 @@ struct Actor {
 }
 
 impl Actor {
-    async fn run(mut self) {
+    async fn run(mut self, shutdown: CancellationToken) {
         let mut phase = Phase::Idle;
         loop {
-            phase = match phase {
-                Phase::Idle => self.idle().await,
-                Phase::Connect => self.connect().await,
-                Phase::Connected(ws, hello) => self.serve(*ws, hello).await,
-                Phase::Backoff(until, err) => self.backoff(until, err).await,
-                Phase::Failed(err) => self.failed(err).await,
-                Phase::Exit => return,
+            let step = async {
+                match phase {
+                    Phase::Idle => self.idle().await,
+                    Phase::Connect => self.connect().await,
+                    Phase::Connected(ws, hello) => self.serve(*ws, hello).await,
+                    Phase::Backoff(until, err) => self.backoff(until, err).await,
+                    Phase::Failed(err) => self.failed(err).await,
+                    Phase::Exit => Phase::Exit,
+                }
+            };
+            phase = tokio::select! {
+                p = step => p,
+                _ = shutdown.cancelled() => Phase::Exit,
+            };
+            if matches!(phase, Phase::Exit) {
+                self.set(|s| s.state = "closed");
+                return;
             }
         }
     }
@@ -225,16 +239,9 @@ impl Actor {
 
     /// The next attempt after a retryable failure: jittered exponential, never before `retryAfterMs`.
     fn schedule(&mut self, e: GatewayError) -> Phase {
-        let t = &self.tuning;
-        let exp = t
-            .backoff_min
-            .saturating_mul(1u32 << self.attempt.min(16))
-            .min(t.backoff_max);
-        self.attempt = self.attempt.saturating_add(1);
-        let jittered = exp.mul_f64(rand::random::<f64>() * 0.5 + 0.5);
         let now = Instant::now();
         self.not_before = e.retry_after().map(|d| now + d);
-        let until = now + jittered.max(e.retry_after().unwrap_or_default());
+        let until = now + self.backoff.next_wait(e.retry_after());
         Phase::Backoff(until, e)
     }
 

@@ -17,6 +17,7 @@
 
 use super::error::GatewayError;
 use super::frame::DeviceProof;
+use crate::util::hex;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
@@ -192,10 +193,6 @@ impl fmt::Debug for DeviceIdentity {
 /// The gateway's normalization of signed metadata: trimmed, ASCII lower-case.
 fn normalize(s: &str) -> String {
     s.trim().to_ascii_lowercase()
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `bytes` to `path` with mode 0600 unless it exists. `Ok(false)`: someone else's file is there.

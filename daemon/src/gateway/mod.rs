@@ -45,17 +45,23 @@
 //! reconnection), [`handshake`] (challenge, signed `connect`, `hello-ok`), [`device`] (the
 //! Ed25519 identity), [`tokens`] (device tokens gateways issued), [`frame`] (wire types),
 //! [`ping`], [`error`], and the socket plumbing and one-shot sessions.
+//!
+//! Its place in the daemon: [`transport`] is the gateway's [`crate::transport::Transport`]
+//! (addresses `ws://`, `wss://`; started by [`start`]), and [`local_agent`] delivers every
+//! inbound message into the local OpenClaw agent through the same pool.
 
 pub mod conn;
 pub mod device;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod local_agent;
 pub mod ping;
 pub mod pool;
 pub(crate) mod session;
 pub(crate) mod socket;
 pub mod tokens;
+pub mod transport;
 
 #[cfg(test)]
 mod tests;
@@ -65,6 +71,7 @@ pub use error::GatewayError;
 pub use handshake::Hello;
 pub use ping::{ping_reply, PingInfo};
 pub use pool::{Pool, PoolOptions};
+pub use transport::{start, GatewayTransport};
 
 use std::fmt;
 use std::str::FromStr;

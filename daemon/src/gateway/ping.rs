@@ -73,10 +73,9 @@ impl Pool {
         u.set_query(None);
         u.set_fragment(None);
         let start = Instant::now();
-        let resp = self
-            .inner
-            .http
+        let resp = crate::util::http_client::client()
             .get(u)
+            .timeout(self.inner.opts.connect_timeout)
             .send()
             .await
             .map_err(|e| GatewayError::unreachable(&shown, e.without_url().to_string()))?;

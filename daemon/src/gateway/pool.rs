@@ -2,15 +2,18 @@
 //!
 //! One connection actor per (gateway URL, token), opened on first use, kept warm while used,
 //! closed after `idle_timeout` without requests. The handle is cheap to clone, `Send + Sync`,
-//! and every method is safe to call concurrently. Dropping the last clone stops the actors.
+//! and every method is safe to call concurrently. The actors are tasks of
+//! [`PoolOptions::tracker`] and stop when [`PoolOptions::shutdown`] is cancelled (or when the
+//! last clone of the pool is dropped).
 
 use super::conn::{self, Call, Cmd, Handle};
-use super::device::{hex, DeviceIdentity};
+use super::device::DeviceIdentity;
 use super::error::{display_url, GatewayError};
 use super::handshake::Connector;
 use super::session::Session;
 use super::tokens::DeviceTokens;
 use super::Delivery;
+use crate::util::hex;
 use clawlink::proto::ConnectionRow;
 use clawlink::Secret;
 use serde_json::Value;
@@ -20,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How the pool behaves. Start from [`PoolOptions::new`] and change fields as needed.
 #[derive(Debug, Clone)]
@@ -36,6 +41,10 @@ pub struct PoolOptions {
     pub idle_timeout: Duration,
     /// Scopes asked for. `system-event` needs `operator.admin`.
     pub scopes: Vec<String>,
+    /// Stops every connection actor (the daemon's shutdown token).
+    pub shutdown: CancellationToken,
+    /// Owns the connection actors, so shutdown waits for them.
+    pub tracker: TaskTracker,
     pub(crate) tuning: Tuning,
 }
 
@@ -62,6 +71,8 @@ impl PoolOptions {
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(600),
             scopes: vec!["operator.admin".to_string()],
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
             tuning: Tuning {
                 idle_timeout: Duration::ZERO,
                 request_timeout: Duration::ZERO,
@@ -85,7 +96,6 @@ pub(super) struct Inner {
     pub(super) connector: Arc<Connector>,
     pub(super) opts: PoolOptions,
     conns: Mutex<HashMap<(String, String), Handle>>,
-    pub(super) http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Pool {
@@ -112,16 +122,11 @@ impl Pool {
             handshake_timeout: opts.connect_timeout,
             max_frame: opts.tuning.max_frame,
         };
-        let http = reqwest::Client::builder()
-            .timeout(opts.connect_timeout)
-            .build()
-            .map_err(|e| GatewayError::local(format!("cannot build an HTTP client: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 connector: Arc::new(connector),
                 opts,
                 conns: Mutex::new(HashMap::new()),
-                http,
             }),
         })
     }
@@ -212,6 +217,8 @@ impl Pool {
             token.clone(),
             self.inner.connector.clone(),
             self.inner.opts.tuning,
+            &self.inner.opts.shutdown,
+            &self.inner.opts.tracker,
         );
         let tx = h.tx.clone();
         conns.insert(key, h);
@@ -245,7 +252,7 @@ impl Pool {
     }
 }
 
-impl crate::agent::StatusSource for Pool {
+impl crate::status::StatusSource for Pool {
     fn rows(&self) -> Vec<ConnectionRow> {
         Pool::rows(self)
     }

@@ -1,12 +1,13 @@
-//! Inbound paths: each turns the outside world into inbox entries through [`Ingest`].
+//! The shared way in: every inbound path turns the outside world into inbox entries through
+//! [`Ingest`]. The paths themselves live with their protocol: the webhook here
+//! ([`webhook`]), the relay subscriber in [`crate::relay::conn`], the Nexus poller in
+//! [`crate::nexus::poller`].
 //!
 //! Every path follows the same rule: store durably first ([`Ingest::store`] returns only
 //! after the group-commit fsync), acknowledge the sender second, publish to listeners and the
 //! local agent third. A source that redelivers (same `source_id`) is acknowledged again but
 //! stored once.
 
-pub mod nexus;
-pub mod relay;
 pub mod webhook;
 
 use crate::delivery::Hub;
@@ -23,6 +24,16 @@ impl Ingest {
     /// Builds the ingest path over the inbox and the fan-out hub.
     pub fn new(inbox: Inbox, hub: Hub) -> Ingest {
         Ingest { inbox, hub }
+    }
+
+    /// The inbox behind it.
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+
+    /// The fan-out hub behind it.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// Stores `msg` durably, then publishes it if it is new. Returns only once it is on disk.

@@ -18,6 +18,11 @@
 //! (`sled::Db::flush`) that *started after* the caller's write. One flusher task serves all
 //! waiters: while one flush runs, new waiters queue, and the next flush covers all of them.
 //! Under load a single fsync acknowledges hundreds of messages; alone, a message costs one.
+//!
+//! The flusher is owned: [`Db::close`] (called by every role once its other tasks are done)
+//! answers the waiters still queued with one last flush and waits for the task to end, so
+//! no task is left for the runtime to abandon at exit. Waiters after that get
+//! [`StoreError::Closed`].
 
 pub mod contacts;
 pub mod inbox;
@@ -83,6 +88,15 @@ pub enum StoreError {
     Closed,
 }
 
+impl From<StoreError> for clawlink::proto::ApiError {
+    /// A store failure as the control API reports it (the daemon stays up; the client learns why).
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        clawlink::proto::ApiError::new("store", format!("the store failed: {e}"))
+            .with_hint("check free disk space and permissions of the data directory")
+    }
+}
+
 /// Result alias for store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -97,6 +111,8 @@ struct Inner {
     dir: PathBuf,
     flush_tx: mpsc::UnboundedSender<oneshot::Sender<Result<(), String>>>,
     broken: tokio_util::sync::CancellationToken,
+    closing: tokio_util::sync::CancellationToken,
+    flusher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     _lock: File,
 }
 
@@ -137,13 +153,21 @@ impl Db {
         }
         let (flush_tx, flush_rx) = mpsc::unbounded_channel();
         let broken = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(flusher(db.clone(), flush_rx, broken.clone()));
+        let closing = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(flusher(
+            db.clone(),
+            flush_rx,
+            broken.clone(),
+            closing.clone(),
+        ));
         Ok(Db {
             inner: Arc::new(Inner {
                 db,
                 dir: dir.to_path_buf(),
                 flush_tx,
                 broken,
+                closing,
+                flusher: std::sync::Mutex::new(Some(task)),
                 _lock: lock,
             }),
         })
@@ -201,6 +225,21 @@ impl Db {
         });
     }
 
+    /// Stops the flusher: waiters already queued get one last flush, later ones
+    /// [`StoreError::Closed`]. Returns once the flusher task has ended.
+    pub async fn close(&self) {
+        self.inner.closing.cancel();
+        let task = self
+            .inner
+            .flusher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+
     /// Flushes synchronously; used once at shutdown.
     pub fn flush_now(&self) -> Result<()> {
         self.inner.db.flush()?;
@@ -212,8 +251,24 @@ async fn flusher(
     db: sled::Db,
     mut rx: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), String>>>,
     broken: tokio_util::sync::CancellationToken,
+    closing: tokio_util::sync::CancellationToken,
 ) {
-    while let Some(first) = rx.recv().await {
+    let mut closed = false;
+    loop {
+        let next = if closed {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                w = rx.recv() => w,
+                _ = closing.cancelled() => {
+                    // No new waiters; the ones queued are answered below, then recv ends.
+                    rx.close();
+                    closed = true;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = next else { return };
         let mut waiters = vec![first];
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);

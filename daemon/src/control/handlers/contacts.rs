@@ -1,7 +1,7 @@
 //! `contacts.add`, `contacts.list`, `contacts.remove`, `import`.
 
 use super::{json, store_err, Reply};
-use crate::agent::State;
+use crate::state::State;
 use clawlink::proto::{ApiError, Count, ImportParams, ImportReply, NewContact};
 
 /// Checks a contact before it is stored.

@@ -1,7 +1,7 @@
 //! `inbox.list`, `inbox.read`, `inbox.ack`, `inbox.rm`.
 
 use super::{json, store_err, Reply};
-use crate::agent::State;
+use crate::state::State;
 use clawlink::proto::{AckParams, ApiError, Count, InboxQuery};
 
 fn not_found(id: u64) -> ApiError {

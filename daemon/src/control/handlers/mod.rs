@@ -8,7 +8,7 @@ mod relay;
 mod send;
 mod status;
 
-use crate::agent::State;
+use crate::state::State;
 use clawlink::proto::{ApiError, Request};
 use serde::Serialize;
 use serde_json::Value;
@@ -23,9 +23,7 @@ pub(crate) fn json<T: Serialize>(v: &T) -> Reply {
 
 /// Maps a store error to an API error (the daemon stays up; the client learns why).
 pub(crate) fn store_err(e: crate::store::StoreError) -> ApiError {
-    tracing::error!(error = %e, "store error");
-    ApiError::new("store", format!("the store failed: {e}"))
-        .with_hint("check free disk space and permissions of the data directory")
+    ApiError::from(e)
 }
 
 /// Routes a request to its handler.

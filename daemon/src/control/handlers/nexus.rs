@@ -1,4 +1,5 @@
-//! `nexus ...`: the NexusMessaging protocol CLI's commands (`nexus.sh`), run by the daemon.
+//! `nexus ...`: the NexusMessaging protocol CLI's commands (`nexus.sh`), run by the daemon: a
+//! thin adapter over [`crate::nexus::Nexus`] and its typed client.
 //!
 //! Every command answers [`NexusReply`] `{status, body, tips}`: the server's HTTP status and
 //! JSON, passed through unchanged (errors included), or status 0 with `{"error":"..."}` for a
@@ -8,22 +9,20 @@
 //! A joined session stays bound to the server it was joined on.
 //!
 //! State: create-with-creator, join and claim save `{server, agent id, session key}` in
-//! `store::nexus_client` and start the session's background poller ([`crate::inbound::nexus`]).
+//! `store::nexus_client` and start the session's background poller ([`crate::nexus::poller`]).
 //! `send` adds `X-Agent-Id` and `X-Session-Key`. `poll` without `--after` reads from the saved
 //! read cursor and advances it (messages also go into the inbox, deduplicated); `poll --after C`
 //! neither uses nor saves it. `leave` forgets the session. `sessions` lists them without keys.
 
 use super::Reply;
-use crate::agent::State;
-use crate::outbound::nexus::{normalize, seg, Answer, Identity, DEFAULT_SERVER};
+use crate::nexus::client::normalize;
+use crate::nexus::{Answer, Nexus, DEFAULT_SERVER};
+use crate::state::State;
 use crate::store::nexus_client::JoinedSession;
 use clawlink::proto::{NexusReply, NexusRequest};
 use clawlink::Secret;
-use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::Duration;
-
-const TIMEOUT: Duration = Duration::from_secs(30);
+use std::sync::Arc;
 
 fn reply(a: Answer, tips: Vec<String>) -> Reply {
     super::json(&NexusReply {
@@ -38,11 +37,16 @@ fn local(msg: impl Into<String>) -> Reply {
 }
 
 /// `--url`, else the session's own server, else `[nexus] url`, else the default.
-fn server(state: &State, url: Option<String>, sid: Option<&str>) -> Result<String, String> {
+fn server(
+    state: &State,
+    nexus: &Nexus,
+    url: Option<String>,
+    sid: Option<&str>,
+) -> Result<String, String> {
     if let Some(u) = url.filter(|u| !u.trim().is_empty()) {
         return normalize(&u);
     }
-    if let Some(s) = sid.and_then(|sid| state.nexus.store().get(sid).ok().flatten()) {
+    if let Some(s) = sid.and_then(|sid| nexus.store().get(sid).ok().flatten()) {
         return Ok(s.server);
     }
     let cfg = state.config();
@@ -61,23 +65,14 @@ fn valid_agent(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-async fn call(
-    state: &State,
-    m: Method,
-    server: &str,
-    path: &str,
-    who: Identity<'_>,
-    body: Option<&Value>,
-) -> Answer {
-    state
-        .nexus
-        .http()
-        .call(m, server, path, who, body, TIMEOUT)
-        .await
-}
-
 /// Saves a joined session and starts polling it.
-async fn keep(state: &State, sid: &str, server: &str, agent: &str, key: &str) -> Result<(), Reply> {
+async fn keep(
+    nexus: &Arc<Nexus>,
+    sid: &str,
+    server: &str,
+    agent: &str,
+    key: &str,
+) -> Result<(), Reply> {
     let s = JoinedSession {
         sid: sid.to_string(),
         server: server.to_string(),
@@ -89,15 +84,15 @@ async fn keep(state: &State, sid: &str, server: &str, agent: &str, key: &str) ->
         ttl: None,
         state: "active".into(),
     };
-    state.nexus.store().put(&s).map_err(se)?;
-    state.db.durable().await.map_err(se)?;
+    nexus.store().put(&s).map_err(se)?;
+    nexus.store().db().durable().await.map_err(se)?;
     tracing::info!(server, "joined a nexus session; polling it");
-    state.nexus.start(sid);
+    nexus.start(sid);
     Ok(())
 }
 
-fn joined(state: &State, sid: &str) -> Result<JoinedSession, Reply> {
-    match state.nexus.store().get(sid) {
+fn joined(nexus: &Nexus, sid: &str) -> Result<JoinedSession, Reply> {
+    match nexus.store().get(sid) {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(local(format!(
             "no session key found for session {sid}; join it first (clawlink nexus join {sid} --agent-id ID)"
@@ -108,10 +103,11 @@ fn joined(state: &State, sid: &str) -> Result<JoinedSession, Reply> {
 
 /// Imports sessions saved by the protocol CLI (`~/.config/messaging/sessions/<SID>/`).
 pub(super) async fn import_dir(state: &State, dir: &str) -> Result<u64, clawlink::proto::ApiError> {
+    let nexus = state.transport::<Nexus>()?;
     let bad = |m: String| clawlink::proto::ApiError::new("bad_request", m);
     let entries = std::fs::read_dir(dir).map_err(|e| bad(format!("{dir}: {e}")))?;
     let mut n = 0;
-    let default = server(state, None, None).map_err(bad)?;
+    let default = server(state, &nexus, None, None).map_err(bad)?;
     for e in entries.flatten().take(10_000) {
         let path = e.path();
         if !path.is_dir() {
@@ -159,24 +155,26 @@ pub(super) async fn import_dir(state: &State, dir: &str) -> Result<u64, clawlink
             ttl: None,
             state: "active".into(),
         };
-        state.nexus.store().put(&s).map_err(super::store_err)?;
+        nexus.store().put(&s).map_err(super::store_err)?;
         n += 1;
     }
     state.db.durable().await.map_err(super::store_err)?;
-    state.nexus.resume().map_err(super::store_err)?;
+    nexus.resume().map_err(super::store_err)?;
     Ok(n)
 }
 
 pub(super) async fn handle(state: &State, r: NexusRequest) -> Reply {
-    state.nexus.configure(&state.config().nexus);
-    match run(state, r).await {
+    let nexus = state.transport::<Nexus>()?;
+    nexus.configure(&state.config().nexus);
+    match run(state, &nexus, r).await {
         Ok(v) | Err(v) => v,
     }
 }
 
-async fn run(state: &State, r: NexusRequest) -> Result<Reply, Reply> {
-    let srv = |url: Option<String>, sid: Option<&str>| server(state, url, sid).map_err(local);
-    let none = Identity::default();
+async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply, Reply> {
+    let srv =
+        |url: Option<String>, sid: Option<&str>| server(state, nexus, url, sid).map_err(local);
+    let http = nexus.http();
     Ok(match r {
         NexusRequest::Create {
             url,
@@ -196,49 +194,34 @@ async fn run(state: &State, r: NexusRequest) -> Result<Reply, Reply> {
             if let Some(c) = &creator_agent_id {
                 body["creatorAgentId"] = json!(c);
             }
-            let a = call(
-                state,
-                Method::PUT,
-                &server,
-                "/v1/sessions",
-                none,
-                Some(&body),
-            )
-            .await;
+            let a = http.create(&server, &body).await;
             let key = a.body.get("sessionKey").and_then(Value::as_str);
             let sid = a.body.get("sessionId").and_then(Value::as_str);
             let mut tips = Vec::new();
             if let (true, Some(c), Some(k), Some(sid)) = (a.ok(), &creator_agent_id, key, sid) {
-                keep(state, sid, &server, c, k).await?;
-                state.nexus.note_expiry(sid, &a.body).await;
+                keep(nexus, sid, &server, c, k).await?;
+                nexus.note_expiry(sid, &a.body).await;
                 tips.push(format!("joined as {c}; the daemon now polls this session into the inbox. Invite the other agent: clawlink nexus pair {sid}"));
             }
             reply(a, tips)
         }
         NexusRequest::Status { url, sid } => {
             let server = srv(url, Some(&sid))?;
-            let path = format!("/v1/sessions/{}", seg(&sid));
-            let a = call(state, Method::GET, &server, &path, none, None).await;
-            reply(a, Vec::new())
+            reply(http.status(&server, &sid).await, Vec::new())
         }
         NexusRequest::Join { url, sid, agent_id } => {
             if !valid_agent(&agent_id) {
                 return Err(local("agent id must be 1-128 letters, digits, - or _"));
             }
             let server = srv(url, Some(&sid))?;
-            let path = format!("/v1/sessions/{}/join", seg(&sid));
-            let who = Identity {
-                agent: Some(&agent_id),
-                key: None,
-            };
-            let a = call(state, Method::POST, &server, &path, who, None).await;
+            let a = http.join(&server, &sid, &agent_id).await;
             if a.status == 409 && a.code() == Some("agent_id_taken") {
-                if let Ok(Some(s)) = state.nexus.store().get(&sid) {
+                if let Ok(Some(s)) = nexus.store().get(&sid) {
                     if s.agent_id == agent_id && !s.key.is_empty() {
                         if s.state != "active" {
                             return Ok(reply(a, Vec::new()));
                         }
-                        state.nexus.start(&sid);
+                        nexus.start(&sid);
                         let body = json!({ "status": "joined", "sessionId": sid, "agentId": agent_id, "alreadyJoined": true });
                         return Ok(reply(
                             Answer {
@@ -253,31 +236,25 @@ async fn run(state: &State, r: NexusRequest) -> Result<Reply, Reply> {
             }
             let mut tips = Vec::new();
             if let (true, Some(k)) = (a.ok(), a.body.get("sessionKey").and_then(Value::as_str)) {
-                keep(state, &sid, &server, &agent_id, k).await?;
+                keep(nexus, &sid, &server, &agent_id, k).await?;
                 tips.push("joined; the daemon now polls this session into the inbox".into());
             }
             reply(a, tips)
         }
         NexusRequest::Leave { sid } => {
-            let s = joined(state, &sid)?;
-            let path = format!("/v1/sessions/{}/agents/{}", seg(&sid), seg(&s.agent_id));
-            let who = Identity {
-                agent: Some(&s.agent_id),
-                key: Some(&s.key),
-            };
-            let a = call(state, Method::DELETE, &s.server, &path, who, None).await;
+            let s = joined(nexus, &sid)?;
+            let a = http.leave(&s).await;
             let gone = a.ok() || (a.status == 404 && a.code() == Some("session_not_found"));
             if gone {
-                state.nexus.stop(&sid);
-                state.nexus.store().remove(&sid).map_err(se)?;
+                nexus.stop(&sid);
+                nexus.store().remove(&sid).map_err(se)?;
                 state.db.durable().await.map_err(se)?;
             }
             reply(a, Vec::new())
         }
         NexusRequest::Pair { url, sid } => {
             let server = srv(url, Some(&sid))?;
-            let body = json!({ "sessionId": sid });
-            let a = call(state, Method::PUT, &server, "/v1/pair", none, Some(&body)).await;
+            let a = http.pair(&server, &sid).await;
             let tips = if a.ok() {
                 vec!["give the code (or the url) to the other agent: clawlink nexus claim CODE --agent-id ID".into()]
             } else {
@@ -294,12 +271,7 @@ async fn run(state: &State, r: NexusRequest) -> Result<Reply, Reply> {
                 return Err(local("agent id must be 1-128 letters, digits, - or _"));
             }
             let server = srv(url, None)?;
-            let path = format!("/v1/pair/{}/claim", seg(&code));
-            let who = Identity {
-                agent: Some(&agent_id),
-                key: None,
-            };
-            let a = call(state, Method::POST, &server, &path, who, None).await;
+            let a = http.claim(&server, &code, &agent_id).await;
             let mut tips = Vec::new();
             let sid = a.body.get("sessionId").and_then(Value::as_str);
             if let (true, Some(sid), Some(k)) = (
@@ -307,7 +279,7 @@ async fn run(state: &State, r: NexusRequest) -> Result<Reply, Reply> {
                 sid,
                 a.body.get("sessionKey").and_then(Value::as_str),
             ) {
-                keep(state, sid, &server, &agent_id, k).await?;
+                keep(nexus, sid, &server, &agent_id, k).await?;
                 tips.push(format!(
                     "joined session {sid}; the daemon now polls it into the inbox"
                 ));
@@ -316,24 +288,13 @@ async fn run(state: &State, r: NexusRequest) -> Result<Reply, Reply> {
         }
         NexusRequest::PairStatus { url, code } => {
             let server = srv(url, None)?;
-            let path = format!("/v1/pair/{}/status", seg(&code));
-            reply(
-                call(state, Method::GET, &server, &path, none, None).await,
-                Vec::new(),
-            )
+            reply(http.pair_status(&server, &code).await, Vec::new())
         }
         NexusRequest::Send { sid, text } => {
-            let s = joined(state, &sid)?;
-            let path = format!("/v1/sessions/{}/messages", seg(&sid));
-            let who = Identity {
-                agent: Some(&s.agent_id),
-                key: Some(&s.key),
-            };
-            let body = json!({ "text": text });
-            let a = call(state, Method::POST, &s.server, &path, who, Some(&body)).await;
+            let s = joined(nexus, &sid)?;
+            let a = http.send(&s, &text).await;
             if a.ok() {
-                state
-                    .nexus
+                nexus
                     .note_expiry(&sid, &json!({ "expiresAt": a.body.get("expiresAt") }))
                     .await;
             }
@@ -344,65 +305,26 @@ async fn run(state: &State, r: NexusRequest) -> Result<Reply, Reply> {
             after,
             members,
         } => {
-            let s = joined(state, &sid)?;
-            let saved = after.is_none();
-            let from = after.or_else(|| s.read_cursor.clone());
-            let mut q = Vec::new();
-            if let Some(c) = &from {
-                q.push(format!("after={}", seg(c)));
-            }
-            if members {
-                q.push("members=true".into());
-            }
-            let mut path = format!("/v1/sessions/{}/messages", seg(&sid));
-            if !q.is_empty() {
-                path = format!("{path}?{}", q.join("&"));
-            }
-            let who = Identity {
-                agent: Some(&s.agent_id),
-                key: None,
-            };
-            let a = call(state, Method::GET, &s.server, &path, who, None).await;
-            if a.ok() {
-                let empty = Vec::new();
-                let msgs = a
-                    .body
-                    .get("messages")
-                    .and_then(Value::as_array)
-                    .unwrap_or(&empty);
-                state.nexus.ingest_page(&s, msgs).await.map_err(se)?;
-                let next = a.body.get("nextCursor").and_then(|c| {
-                    c.as_str()
-                        .map(str::to_string)
-                        .or_else(|| c.as_u64().map(|n| n.to_string()))
-                });
-                if let (true, Some(c)) = (saved, next) {
-                    state.nexus.store().advance(&sid, &c, true).map_err(se)?;
-                    state.db.durable().await.map_err(se)?;
-                }
-            }
+            let s = joined(nexus, &sid)?;
+            let a = nexus.poll_once(&s, after, members).await.map_err(se)?;
             reply(a, Vec::new())
         }
         NexusRequest::Renew { sid, ttl } => {
-            let s = joined(state, &sid)?;
-            let path = format!("/v1/sessions/{}/renew", seg(&sid));
-            let who = Identity {
-                agent: Some(&s.agent_id),
-                key: Some(&s.key),
-            };
-            let body = ttl.map_or_else(|| json!({}), |t| json!({ "ttl": t }));
-            let a = call(state, Method::POST, &s.server, &path, who, Some(&body)).await;
+            let s = joined(nexus, &sid)?;
+            let a = http
+                .renew(&s, ttl, crate::nexus::client::CLI_DEADLINE)
+                .await;
             if a.ok() {
-                state.nexus.note_expiry(&sid, &a.body).await;
+                nexus.note_expiry(&sid, &a.body).await;
                 if s.state == "active" {
                     // The TTL may have shrunk: restart the poller so its next renewal is on time.
-                    state.nexus.start(&sid);
+                    nexus.start(&sid);
                 }
             }
             reply(a, Vec::new())
         }
         NexusRequest::Sessions => {
-            let list = state.nexus.store().list().map_err(se)?;
+            let list = nexus.store().list().map_err(se)?;
             let body: Vec<Value> = list
                 .into_iter()
                 .map(|s| json!({ "sessionId": s.sid, "server": s.server, "agentId": s.agent_id, "cursor": s.cursor, "readCursor": s.read_cursor, "expiresAt": s.expires_at, "ttl": s.ttl, "state": s.state }))

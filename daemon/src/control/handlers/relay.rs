@@ -1,37 +1,25 @@
 //! `relay setup|register|send|poll|users` (the seed's `relay-client.js` commands) and the
-//! relay part of `import --from-skill`.
+//! relay part of `import --from-skill`: a thin adapter over [`crate::relay::Relay`].
 //!
 //! Results: setup → `{relay}`; register → `{relay, id, name}`; send → `SendReply` (through the
 //! outbox, transport `relay`); poll → the inbox messages it newly stored; users → the relay's
 //! `{count, users}`. `--relay URL` overrides the saved default relay; `register` saves it as
-//! the default. After `register` the daemon stays connected ([`crate::inbound::relay`]).
+//! the default. After `register` the daemon stays connected ([`crate::relay::conn`]).
 
 use super::{json, store_err, Reply};
-use crate::agent::State;
-use crate::inbound::relay::{http_error, relay_error};
+use crate::relay::error::relay_error;
+use crate::relay::wire::{address, normalize};
+use crate::relay::Relay;
+use crate::state::State;
 use crate::store::relay_client::{Identity, DEFAULT_RELAY};
 use clawlink::proto::{ApiError, RelayIdentity, RelayRequest, SendParams};
-use serde_json::{json, Value};
+use serde_json::json;
+use std::sync::Arc;
 
-/// Validates and normalises a relay base URL (`http(s)://HOST[:PORT][/PATH]`, no trailing `/`).
-fn normalize(url: &str) -> Result<String, ApiError> {
-    let u = url.trim().trim_end_matches('/');
-    let ok = (u.starts_with("http://") || u.starts_with("https://"))
-        && reqwest::Url::parse(u).is_ok_and(|p| p.host().is_some() && p.query().is_none());
-    if !ok {
-        return Err(ApiError::new(
-            "bad_request",
-            format!("relay URL {url:?} must look like http://HOST:PORT or https://HOST"),
-        ));
-    }
-    Ok(u.to_string())
-}
-
-fn resolve(state: &State, relay: Option<String>) -> Result<String, ApiError> {
-    match relay {
+fn resolve(relay: &Relay, url: Option<String>) -> Result<String, ApiError> {
+    match url {
         Some(r) => normalize(&r),
-        None => Ok(state
-            .relay
+        None => Ok(relay
             .store
             .default_relay()
             .map_err(store_err)?
@@ -39,36 +27,15 @@ fn resolve(state: &State, relay: Option<String>) -> Result<String, ApiError> {
     }
 }
 
-fn me(state: &State, relay: &str) -> Result<Identity, ApiError> {
-    let ids = state.relay.store.on_relay(relay).map_err(store_err)?;
-    ids.into_iter().next().ok_or_else(|| {
-        ApiError::new(
-            "no_identity",
-            format!("no relay identity registered on {relay}; run `clawlink relay register --relay {relay} --id ID --secret SECRET` first"),
-        )
-    })
-}
-
 /// `POST /register`; Ok(name) on 200/201.
-async fn register_on_relay(state: &State, ident: &Identity) -> Result<String, ApiError> {
-    let r = state
-        .relay
+async fn register_on_relay(relay: &Relay, ident: &Identity) -> Result<String, ApiError> {
+    let a = relay
         .http
-        .post(format!("{}/register", ident.relay))
-        .json(&json!({ "id": ident.id, "name": ident.name, "secret": ident.secret }))
-        .send()
+        .register(ident)
         .await
-        .map_err(|e| {
-            ApiError::new(
-                "unreachable",
-                format!("relay {}: {}", ident.relay, http_error(e)),
-            )
-            .with_hint("check the relay URL (`clawlink relay setup --relay URL`)")
-        })?;
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    match status {
-        200 | 201 => Ok(body["name"].as_str().unwrap_or(&ident.name).to_string()),
+        .map_err(|e| e.with_hint("check the relay URL (`clawlink relay setup --relay URL`)"))?;
+    match a.status {
+        200 | 201 => Ok(a.body["name"].as_str().unwrap_or(&ident.name).to_string()),
         409 => Err(ApiError::new(
             "conflict",
             format!(
@@ -77,83 +44,73 @@ async fn register_on_relay(state: &State, ident: &Identity) -> Result<String, Ap
             ),
         )
         .with_hint("use the secret it was registered with, or choose another id")),
-        _ => Err(relay_error(status, &body, &ident.relay)),
+        s => Err(relay_error(s, &a.body, &ident.relay)),
     }
 }
 
 async fn save_and_connect(
-    state: &State,
+    relay: &Arc<Relay>,
     ident: Identity,
     make_default: bool,
 ) -> Result<(), ApiError> {
-    state.relay.store.save(&ident).await.map_err(store_err)?;
-    let has_default = state
-        .relay
-        .store
-        .default_relay()
-        .map_err(store_err)?
-        .is_some();
+    relay.store.save(&ident).await.map_err(store_err)?;
+    let has_default = relay.store.default_relay().map_err(store_err)?.is_some();
     if make_default || !has_default {
-        state
-            .relay
+        relay
             .store
             .set_default_relay(&ident.relay)
             .await
             .map_err(store_err)?;
     }
-    state.relay.connect(ident);
+    relay.connect(ident);
     Ok(())
 }
 
 pub(super) async fn handle(state: &State, r: RelayRequest) -> Reply {
+    let relay = state.transport::<Relay>()?;
     match r {
-        RelayRequest::Setup { relay } => {
-            let relay = normalize(&relay)?;
-            state
-                .relay
+        RelayRequest::Setup { relay: url } => {
+            let url = normalize(&url)?;
+            relay
                 .store
-                .set_default_relay(&relay)
+                .set_default_relay(&url)
                 .await
                 .map_err(store_err)?;
-            Ok(json!({ "relay": relay }))
+            Ok(json!({ "relay": url }))
         }
         RelayRequest::Register {
-            relay,
+            relay: url,
             id,
             name,
             secret,
         } => {
-            let relay = resolve(state, relay)?;
+            let url = resolve(&relay, url)?;
             if secret.is_empty() {
                 return Err(ApiError::new("bad_request", "a secret is required"));
             }
             let name = if name.is_empty() { id.clone() } else { name };
             let mut ident = Identity {
-                relay,
+                relay: url,
                 id,
                 name,
                 secret,
                 saved_ms: crate::time::now_ms(),
             };
-            ident.name = register_on_relay(state, &ident).await?;
+            ident.name = register_on_relay(&relay, &ident).await?;
             let reply = json!({ "relay": ident.relay, "id": ident.id, "name": ident.name });
-            save_and_connect(state, ident, true).await?;
+            save_and_connect(&relay, ident, true).await?;
             Ok(reply)
         }
         RelayRequest::Send {
-            relay,
+            relay: url,
             to,
             message,
             wait,
         } => {
-            let relay = resolve(state, relay)?;
-            let me = me(state, &relay)?;
-            let url = match relay.strip_prefix("https://") {
-                Some(host) => format!("relay+https://{host}/{to}"),
-                None => format!("relay://{}/{to}", relay.trim_start_matches("http://")),
-            };
+            let url = resolve(&relay, url)?;
+            let me = relay.me(&url)?;
             let p = SendParams {
-                url: Some(url),
+                url: Some(address(&url, &to)),
                 message,
                 from: Some(me.id),
                 wait,
@@ -161,33 +118,23 @@ pub(super) async fn handle(state: &State, r: RelayRequest) -> Reply {
             };
             super::send::send(state, p).await
         }
-        RelayRequest::Poll { relay } => {
-            let relay = resolve(state, relay)?;
-            me(state, &relay)?;
+        RelayRequest::Poll { relay: url } => {
+            let url = resolve(&relay, url)?;
+            relay.me(&url)?;
             let mut all = Vec::new();
-            for ident in state.relay.store.on_relay(&relay).map_err(store_err)? {
-                all.extend(state.relay.poll(&ident).await?);
+            for ident in relay.store.on_relay(&url).map_err(store_err)? {
+                all.extend(relay.poll(&ident).await?);
             }
             all.sort_by_key(|m| m.id);
             json(&all)
         }
-        RelayRequest::Users { relay } => {
-            let relay = resolve(state, relay)?;
-            let r = state
-                .relay
-                .http
-                .get(format!("{relay}/users"))
-                .send()
-                .await
-                .map_err(|e| {
-                    ApiError::new("unreachable", format!("relay {relay}: {}", http_error(e)))
-                })?;
-            let status = r.status().as_u16();
-            let body: Value = r.json().await.unwrap_or(Value::Null);
-            if status != 200 {
-                return Err(relay_error(status, &body, &relay));
+        RelayRequest::Users { relay: url } => {
+            let url = resolve(&relay, url)?;
+            let a = relay.http.users(&url).await?;
+            if a.status != 200 {
+                return Err(relay_error(a.status, &a.body, &url));
             }
-            Ok(body)
+            Ok(a.body)
         }
     }
 }
@@ -198,25 +145,26 @@ pub(super) async fn import_identity(
     state: &State,
     identity: RelayIdentity,
 ) -> Result<(), ApiError> {
-    let relay = normalize(&identity.relay)?;
+    let relay = state.transport::<Relay>()?;
+    let url = normalize(&identity.relay)?;
     let name = if identity.name.is_empty() {
         identity.id.clone()
     } else {
         identity.name
     };
     let mut ident = Identity {
-        relay,
+        relay: url,
         id: identity.id,
         name,
         secret: identity.secret,
         saved_ms: crate::time::now_ms(),
     };
-    match register_on_relay(state, &ident).await {
+    match register_on_relay(&relay, &ident).await {
         Ok(name) => ident.name = name,
         Err(e) if e.code == "unreachable" => {
             tracing::warn!(relay = %ident.relay, "relay unreachable; identity saved, connection will retry");
         }
         Err(e) => return Err(e),
     }
-    save_and_connect(state, ident, false).await
+    save_and_connect(&relay, ident, false).await
 }

@@ -1,7 +1,7 @@
 //! `status`.
 
 use super::{json, Reply};
-use crate::agent::State;
+use crate::state::State;
 use clawlink::proto::StatusReply;
 
 pub(super) fn status(state: &State) -> Reply {

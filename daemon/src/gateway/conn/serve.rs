@@ -89,7 +89,7 @@ impl Actor {
         }
         self.queue = queued;
         if connected_at.elapsed() >= self.tuning.stable_after || restart {
-            self.attempt = 0;
+            self.backoff.reset();
         }
         if restart {
             self.restart_at = Some(Instant::now());

@@ -19,20 +19,29 @@
 //! Inbox ids restart in a new data directory, the device id (whose key lives in the same
 //! directory) does not collide across them, so the key is stable per message and unique.
 //!
+//! The worker belongs to the gateway transport ([`super::transport::start`] starts it), holds
+//! the inbox, the hub's wake-up and the pool, and nothing of the daemon's shared state.
+//!
 //! The worker wakes on every publish ([`crate::delivery::Hub::agent_wake`]) and also polls
 //! every [`POLL`]. While the gateway is unreachable it backs off exponentially up to
-//! [`MAX_BACKOFF`]; a refusal that needs a person (bad token, missing scope, unapproved
+//! [`MAX_BACKOFF`] (the shared [`Backoff`]); a refusal that needs a person (bad token, missing scope, unapproved
 //! device) waits [`MAX_BACKOFF`] between tries, so a corrected config (SIGHUP) is picked up.
 //! A message the gateway rejects as malformed is skipped with a warning, so it cannot block
 //! the queue forever.
 
-use crate::agent::{State, StatusSource};
-use crate::gateway::error::display_url;
-use crate::gateway::{Delivery, DeliveryMethod, GatewayError};
+use super::error::display_url;
+use super::{Delivery, DeliveryMethod, GatewayError, Pool};
+use crate::live_config::LiveConfig;
+use crate::status::StatusSource;
+use crate::store::inbox::Inbox;
+use crate::transport::Context;
+use crate::util::Backoff;
 use clawlink::proto::{ConnectionRow, InboxMessage};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Messages taken from the queue at once.
 const BATCH: usize = 32;
@@ -54,13 +63,17 @@ struct Shown {
     rtt_ms: Option<f64>,
 }
 
-/// The worker's status row (kind `local-agent`).
-pub struct LocalAgentStatus {
+/// The worker's shared half: what it needs and what `status` shows (kind `local-agent`).
+pub struct LocalAgent {
     shown: Mutex<Shown>,
-    state: Arc<State>,
+    inbox: Inbox,
+    pool: Pool,
+    config: LiveConfig,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
 }
 
-impl StatusSource for LocalAgentStatus {
+impl StatusSource for LocalAgent {
     fn rows(&self) -> Vec<ConnectionRow> {
         let s = self.shown.lock().map(|s| s.clone()).unwrap_or_default();
         let mut info = BTreeMap::new();
@@ -68,7 +81,7 @@ impl StatusSource for LocalAgentStatus {
         if s.skipped > 0 {
             info.insert("skipped".to_string(), s.skipped.to_string());
         }
-        if let Ok(p) = self.state.inbox.agent_pending(1000) {
+        if let Ok(p) = self.inbox.agent_pending(1000) {
             info.insert("pending".to_string(), p.len().to_string());
         }
         vec![ConnectionRow {
@@ -82,7 +95,7 @@ impl StatusSource for LocalAgentStatus {
     }
 }
 
-impl LocalAgentStatus {
+impl LocalAgent {
     fn set(&self, f: impl FnOnce(&mut Shown)) {
         if let Ok(mut s) = self.shown.lock() {
             f(&mut s);
@@ -91,19 +104,24 @@ impl LocalAgentStatus {
 }
 
 /// Starts the worker when `[local_gateway]` is configured; returns its status source.
-pub fn start(state: &Arc<State>) -> Option<Arc<LocalAgentStatus>> {
-    let lg = state.config().local_gateway.clone()?;
-    state.inbox.set_track_agent(true);
-    let status = Arc::new(LocalAgentStatus {
+pub fn start(ctx: &Context, pool: Pool) -> Option<Arc<LocalAgent>> {
+    let lg = ctx.config.get().local_gateway.clone()?;
+    let inbox = ctx.ingest.inbox().clone();
+    inbox.set_track_agent(true);
+    let worker = Arc::new(LocalAgent {
         shown: Mutex::new(Shown {
             state: "idle",
             target: display_url(&lg.url),
             ..Shown::default()
         }),
-        state: state.clone(),
+        inbox,
+        pool,
+        config: ctx.config.clone(),
+        wake: ctx.ingest.hub().agent_wake(),
+        shutdown: ctx.shutdown.clone(),
     });
-    state.tracker.spawn(run(state.clone(), status.clone()));
-    Some(status)
+    ctx.tracker.spawn(run(worker.clone()));
+    Some(worker)
 }
 
 /// The idempotency key of inbox message `id` for this data directory's device.
@@ -120,34 +138,33 @@ pub fn agent_text(m: &InboxMessage) -> String {
     )
 }
 
-async fn run(state: Arc<State>, status: Arc<LocalAgentStatus>) {
-    let wake = state.hub.agent_wake();
-    let mut backoff = MIN_BACKOFF;
+async fn run(status: Arc<LocalAgent>) {
+    let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
     loop {
-        if state.shutdown.is_cancelled() {
+        if status.shutdown.is_cancelled() {
             return;
         }
-        let pause = match deliver_batch(&state, &status).await {
+        let pause = match deliver_batch(&status).await {
             Ok(true) => {
-                backoff = MIN_BACKOFF;
+                backoff.reset();
                 continue;
             }
             Ok(false) => {
-                backoff = MIN_BACKOFF;
+                backoff.reset();
                 status.set(|s| s.state = "idle");
                 tokio::select! {
-                    _ = wake.notified() => {}
+                    _ = status.wake.notified() => {}
                     _ = tokio::time::sleep(POLL) => {}
-                    _ = state.shutdown.cancelled() => return,
+                    _ = status.shutdown.cancelled() => return,
                 }
                 continue;
             }
             Err(e) => {
+                let ours = backoff.next_wait(None);
                 let wait = match &e {
                     e if !e.is_retryable() => MAX_BACKOFF,
-                    e => e.retry_after().unwrap_or(backoff).min(MAX_BACKOFF),
+                    e => e.retry_after().unwrap_or(ours).min(MAX_BACKOFF),
                 };
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 let failed = if e.is_retryable() {
                     "backoff"
                 } else {
@@ -163,21 +180,18 @@ async fn run(state: Arc<State>, status: Arc<LocalAgentStatus>) {
         };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = state.shutdown.cancelled() => return,
+            _ = status.shutdown.cancelled() => return,
         }
     }
 }
 
 /// Delivers one batch. `Ok(true)`: something was delivered (look again at once);
 /// `Ok(false)`: nothing pending; `Err`: the gateway failed, back off.
-async fn deliver_batch(
-    state: &Arc<State>,
-    status: &Arc<LocalAgentStatus>,
-) -> Result<bool, GatewayError> {
-    let Some(lg) = state.config().local_gateway.clone() else {
+async fn deliver_batch(status: &LocalAgent) -> Result<bool, GatewayError> {
+    let Some(lg) = status.config.get().local_gateway.clone() else {
         return Ok(false);
     };
-    let batch = state
+    let batch = status
         .inbox
         .agent_pending(BATCH)
         .map_err(|e| GatewayError::Unavailable {
@@ -193,7 +207,7 @@ async fn deliver_batch(
         s.state = "delivering";
         s.target = display_url(&lg.url);
     });
-    let pool = &state.gateway;
+    let pool = &status.pool;
     for m in batch {
         let delivery = Delivery {
             method,
@@ -204,7 +218,7 @@ async fn deliver_batch(
         let started = std::time::Instant::now();
         let r = tokio::select! {
             r = pool.send_message(&lg.url, &lg.token, &delivery) => r,
-            _ = state.shutdown.cancelled() => return Ok(false),
+            _ = status.shutdown.cancelled() => return Ok(false),
         };
         match r {
             Ok(_) => {
@@ -225,7 +239,7 @@ async fn deliver_batch(
             }
             Err(e) => return Err(e),
         }
-        if let Err(e) = state.inbox.agent_delivered(m.id) {
+        if let Err(e) = status.inbox.agent_delivered(m.id) {
             tracing::error!(id = m.id, "cannot record a local agent delivery: {e:#}");
         }
     }

@@ -1,11 +1,22 @@
-//! The lanes: one task per `(transport, target)` delivering its records in order.
+//! The outbox lanes: one task per `(transport, target)` delivering its records in order.
+//!
+//! A send is first written durably to the outbox ([`crate::store::outbox`]), then handed to
+//! the *lane* of its `(transport, target)`: one task per lane delivers that lane's records
+//! strictly in order, so two messages to one peer never overtake each other, while a slow or
+//! dead peer never holds up another. A lane retries its head record with the shared
+//! [`Backoff`] (honouring a transport's retry-after) until it is delivered, refused for good,
+//! or past its deadline. Every attempt is announced on a broadcast channel, which is how
+//! `clawlink send` learns the outcome of the first attempt and `--wait` the final one.
+//!
+//! A lane with nothing to do for [`LANE_IDLE`] ends and is forgotten; the next record for
+//! its target starts a new one. The check that it is empty and its removal happen under the
+//! lanes lock, the same lock a record is handed over under, so no record is left behind.
 
-use super::{Outcome, Transport};
-use crate::store::outbox::{Outbox, OutboxRecord};
+use super::{OutboxStore, Outcome, Record, Registry};
+use crate::util::Backoff;
 use clawlink::proto::{ApiError, DeliveryState};
-use rand::Rng;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -15,6 +26,10 @@ use tokio_util::task::TaskTracker;
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// Longest retry delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// A lane idle for this long is retired.
+pub const LANE_IDLE: Duration = Duration::from_secs(60);
+
+type Lanes = HashMap<(String, String), mpsc::UnboundedSender<Record>>;
 
 /// The result of one attempt, broadcast to whoever waits on a send.
 #[derive(Debug, Clone)]
@@ -36,10 +51,10 @@ pub struct Outbound {
 }
 
 struct Inner {
-    store: Outbox,
-    transports: HashMap<&'static str, Arc<dyn Transport>>,
-    // Held only to look up or insert a sender; never across an await.
-    lanes: Mutex<HashMap<(String, String), mpsc::UnboundedSender<OutboxRecord>>>,
+    store: OutboxStore,
+    transports: Registry,
+    // Held only to look up, insert or retire a sender; never across an await.
+    lanes: Mutex<Lanes>,
     events: broadcast::Sender<Attempt>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -48,13 +63,12 @@ struct Inner {
 impl Outbound {
     /// Builds the worker over `store` with the given transports.
     pub fn new(
-        store: Outbox,
-        transports: Vec<Arc<dyn Transport>>,
+        store: OutboxStore,
+        transports: Registry,
         shutdown: CancellationToken,
         tracker: TaskTracker,
     ) -> Outbound {
         let (events, _) = broadcast::channel(1024);
-        let transports = transports.into_iter().map(|t| (t.kind(), t)).collect();
         Outbound {
             inner: Arc::new(Inner {
                 store,
@@ -68,13 +82,17 @@ impl Outbound {
     }
 
     /// The store behind it.
-    pub fn store(&self) -> &Outbox {
+    pub fn store(&self) -> &OutboxStore {
         &self.inner.store
     }
 
-    /// Whether a transport of this kind is registered.
-    pub fn has_transport(&self, kind: &str) -> bool {
-        self.inner.transports.contains_key(kind)
+    /// Number of lanes running now.
+    pub fn lanes(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        self.inner.lanes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Hands every pending record (from before a restart) to its lane.
@@ -99,7 +117,7 @@ impl Outbound {
     /// so no announcement about this record can be missed.
     pub async fn enqueue(
         &self,
-        record: OutboxRecord,
+        record: Record,
     ) -> crate::store::Result<broadcast::Receiver<Attempt>> {
         let rx = self.subscribe();
         self.inner.store.put(&record)?;
@@ -108,12 +126,9 @@ impl Outbound {
         Ok(rx)
     }
 
-    fn dispatch(&self, record: OutboxRecord) {
+    fn dispatch(&self, record: Record) {
         let key = (record.transport.clone(), record.target.clone());
-        let mut lanes = match self.inner.lanes.lock() {
-            Ok(l) => l,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut lanes = self.lock();
         if let Some(tx) = lanes.get(&key) {
             if let Err(mpsc::error::SendError(r)) = tx.send(record) {
                 // The lane ended (shutdown): the record stays queued in the store for next start.
@@ -127,11 +142,11 @@ impl Outbound {
         let this = self.clone();
         self.inner
             .tracker
-            .spawn(async move { this.run_lane(rx).await });
+            .spawn(async move { this.run_lane(key, rx).await });
     }
 
-    async fn run_lane(self, mut rx: mpsc::UnboundedReceiver<OutboxRecord>) {
-        let mut queue: VecDeque<OutboxRecord> = VecDeque::new();
+    async fn run_lane(self, key: (String, String), mut rx: mpsc::UnboundedReceiver<Record>) {
+        let mut queue: VecDeque<Record> = VecDeque::new();
         loop {
             while let Ok(r) = rx.try_recv() {
                 queue.push_back(r);
@@ -139,6 +154,17 @@ impl Outbound {
             let Some(record) = queue.pop_front() else {
                 tokio::select! {
                     r = rx.recv() => match r { Some(r) => { queue.push_back(r); continue } None => return },
+                    _ = tokio::time::sleep(LANE_IDLE) => {
+                        let mut lanes = self.lock();
+                        match rx.try_recv() {
+                            Ok(r) => queue.push_back(r),
+                            Err(_) => {
+                                lanes.remove(&key);
+                                return;
+                            }
+                        }
+                        continue;
+                    }
                     _ = self.inner.shutdown.cancelled() => return,
                 }
             };
@@ -149,13 +175,8 @@ impl Outbound {
     }
 
     /// Runs one record to a final state. Returns false on shutdown.
-    async fn deliver_one(&self, mut record: OutboxRecord) -> bool {
-        let Some(transport) = self
-            .inner
-            .transports
-            .get(record.transport.as_str())
-            .cloned()
-        else {
+    async fn deliver_one(&self, mut record: Record) -> bool {
+        let Some(transport) = self.inner.transports.by_kind(&record.transport) else {
             let err = ApiError::new(
                 "no_transport",
                 format!("no transport {:?} in this daemon", record.transport),
@@ -164,7 +185,7 @@ impl Outbound {
                 .await;
             return true;
         };
-        let mut delay = BACKOFF_MIN;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         loop {
             if crate::time::now_ms() > record.deadline_ms {
                 let err = ApiError::new(
@@ -210,8 +231,9 @@ impl Outbound {
                         attempts: record.attempts,
                         error: Some(error),
                     });
-                    let jitter = rand::thread_rng().gen_range(0.75..1.25);
-                    let wait = after.unwrap_or(delay).mul_f64(jitter).min(BACKOFF_MAX);
+                    // The peer's own delay replaces ours (capped), as it always did here.
+                    let ours = backoff.next_wait(None);
+                    let wait = after.map_or(ours, |a| a.min(BACKOFF_MAX));
                     let until_deadline = Duration::from_millis(
                         record.deadline_ms.saturating_sub(crate::time::now_ms()) + 1,
                     );
@@ -219,18 +241,12 @@ impl Outbound {
                         _ = tokio::time::sleep(wait.min(until_deadline)) => {}
                         _ = self.inner.shutdown.cancelled() => return false,
                     }
-                    delay = (delay * 2).min(BACKOFF_MAX);
                 }
             }
         }
     }
 
-    async fn finish(
-        &self,
-        record: &mut OutboxRecord,
-        state: DeliveryState,
-        error: Option<ApiError>,
-    ) {
+    async fn finish(&self, record: &mut Record, state: DeliveryState, error: Option<ApiError>) {
         record.state = state;
         record.done_ms = Some(crate::time::now_ms());
         if let Some(e) = &error {

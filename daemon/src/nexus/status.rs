@@ -1,0 +1,41 @@
+//! Nexus `status` rows: one per joined session, kind `nexus`, target the session id, with the
+//! poller's state (`polling`, `long-poll`, `backoff`, `stopped`, `expired`, `removed`) and
+//! `info: {server, agent_id, cursor, expires}`.
+
+use super::{lock, Live, Nexus};
+use crate::status::StatusSource;
+use clawlink::proto::ConnectionRow;
+
+impl StatusSource for Nexus {
+    fn rows(&self) -> Vec<ConnectionRow> {
+        let live = lock(&self.live).clone();
+        let Ok(list) = self.store.list() else {
+            return Vec::new();
+        };
+        list.into_iter()
+            .map(|s| {
+                let l = live.get(&s.sid).cloned().unwrap_or_else(|| Live {
+                    state: if s.state == "active" {
+                        "stopped".into()
+                    } else {
+                        s.state.clone()
+                    },
+                    last_error: None,
+                });
+                let mut info = std::collections::BTreeMap::new();
+                info.insert("server".into(), s.server.clone());
+                info.insert("agent_id".into(), s.agent_id.clone());
+                info.insert("cursor".into(), s.cursor.clone().unwrap_or_default());
+                info.insert("expires".into(), s.expires_at.clone().unwrap_or_default());
+                ConnectionRow {
+                    kind: "nexus".into(),
+                    target: s.sid,
+                    state: l.state,
+                    last_error: l.last_error,
+                    rtt_ms: None,
+                    info,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,140 @@
+//! The typed relay HTTP client: register, send, poll, ack, users.
+//!
+//! Wire (see [`crate::relay_server`] for the server side):
+//!
+//! | call | request | success |
+//! |---|---|---|
+//! | register | `POST /register {id, name, secret}` | 200/201 `{name}`; 409 id taken |
+//! | send | `POST /send {from, to, message, secret, key}` | 200 `{ok:true}` |
+//! | poll | `GET /poll?id&secret&ack=1` | 200 `{messages, more}` (kept until acked) |
+//! | ack | `POST /ack {id, secret, ids}` | 200; 404 on a seed relay (it drained on poll) |
+//! | users | `GET /users` | 200 `{count, users}` |
+//!
+//! The secret also travels as `Authorization: Bearer`. Every call has a 30 s deadline and
+//! answers `(status, JSON body)`; a non-JSON body reads as `null`. Transport errors are
+//! [`ApiError`]s with code `unreachable` and never include the URL (it may carry a secret).
+
+use super::error::unreachable;
+use crate::store::relay_client::Identity;
+use crate::util::http_client;
+use clawlink::proto::ApiError;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Deadline of one relay call.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A relay answer: status, JSON body, and the `Retry-After` it asked for.
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body (`null` when it was not JSON).
+    pub body: Value,
+    /// `Retry-After`.
+    pub retry_after: Option<Duration>,
+}
+
+/// The relay client (the daemon's shared HTTP client underneath). Cheap to clone.
+#[derive(Clone)]
+pub struct RelayHttp {
+    http: reqwest::Client,
+}
+
+impl Default for RelayHttp {
+    fn default() -> Self {
+        RelayHttp {
+            http: http_client::client(),
+        }
+    }
+}
+
+async fn answer(
+    relay: &str,
+    r: Result<reqwest::Response, reqwest::Error>,
+) -> Result<Answer, ApiError> {
+    let r = r.map_err(|e| unreachable(relay, e))?;
+    let status = r.status().as_u16();
+    let retry_after = http_client::retry_after(r.headers());
+    let body = r.json().await.unwrap_or(Value::Null);
+    Ok(Answer {
+        status,
+        body,
+        retry_after,
+    })
+}
+
+impl RelayHttp {
+    /// `POST /register`.
+    pub async fn register(&self, ident: &Identity) -> Result<Answer, ApiError> {
+        let r = self
+            .http
+            .post(format!("{}/register", ident.relay))
+            .timeout(DEADLINE)
+            .json(&json!({ "id": ident.id, "name": ident.name, "secret": ident.secret }))
+            .send()
+            .await;
+        answer(&ident.relay, r).await
+    }
+
+    /// `POST /send` as `me`, with idempotency `key`.
+    pub async fn send(
+        &self,
+        me: &Identity,
+        to: &str,
+        message: &str,
+        key: &str,
+    ) -> Result<Answer, ApiError> {
+        let body =
+            json!({ "from": me.id, "to": to, "message": message, "secret": me.secret, "key": key });
+        let r = self
+            .http
+            .post(format!("{}/send", me.relay))
+            .timeout(DEADLINE)
+            .bearer_auth(me.secret.expose())
+            .json(&body)
+            .send()
+            .await;
+        answer(&me.relay, r).await
+    }
+
+    /// `GET /poll?...&ack=1`: the messages stay on the relay until acknowledged.
+    pub async fn poll(&self, me: &Identity) -> Result<Answer, ApiError> {
+        let r = self
+            .http
+            .get(format!("{}/poll", me.relay))
+            .timeout(DEADLINE)
+            .query(&[
+                ("id", me.id.as_str()),
+                ("secret", me.secret.expose()),
+                ("ack", "1"),
+            ])
+            .bearer_auth(me.secret.expose())
+            .send()
+            .await;
+        answer(&me.relay, r).await
+    }
+
+    /// `POST /ack` for `ids`.
+    pub async fn ack(&self, me: &Identity, ids: &[String]) -> Result<Answer, ApiError> {
+        let r = self
+            .http
+            .post(format!("{}/ack", me.relay))
+            .timeout(DEADLINE)
+            .bearer_auth(me.secret.expose())
+            .json(&json!({ "id": me.id, "secret": me.secret, "ids": ids }))
+            .send()
+            .await;
+        answer(&me.relay, r).await
+    }
+
+    /// `GET /users`.
+    pub async fn users(&self, relay: &str) -> Result<Answer, ApiError> {
+        let r = self
+            .http
+            .get(format!("{relay}/users"))
+            .timeout(DEADLINE)
+            .send()
+            .await;
+        answer(relay, r).await
+    }
+}

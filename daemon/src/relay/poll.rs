@@ -1,0 +1,50 @@
+//! `relay poll`: fetch what the relay holds for one identity, store it, then acknowledge it.
+//!
+//! `GET /poll?...&ack=1` keeps the messages on the relay; after the page is durable in the
+//! inbox, `POST /ack {id, secret, ids}` releases them. A seed relay has already drained on
+//! poll and answers 404 to the ack, which ends the loop. At most 100 pages per call.
+
+use super::error::relay_error;
+use super::wire::to_new_message;
+use super::Relay;
+use crate::store::inbox::{NewMessage, Stored};
+use crate::store::relay_client::Identity;
+use clawlink::proto::{ApiError, InboxMessage};
+use serde_json::json;
+
+impl Relay {
+    /// Fetches, stores and acknowledges everything the relay holds for `ident`; returns the
+    /// messages that were new in the inbox.
+    pub async fn poll(&self, ident: &Identity) -> Result<Vec<InboxMessage>, ApiError> {
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            let a = self.http.poll(ident).await?;
+            if a.status != 200 {
+                return Err(relay_error(a.status, &a.body, &ident.relay));
+            }
+            let msgs: Vec<(Option<String>, NewMessage)> = a.body["messages"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|m| {
+                            to_new_message(&ident.relay, &ident.id, &json!({ "data": m }))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if msgs.is_empty() {
+                break;
+            }
+            let (ids, stored) = self.store_page(&msgs).await.map_err(ApiError::from)?;
+            out.extend(stored.into_iter().filter_map(|s| match s {
+                Stored::New(m) => Some(m),
+                Stored::Duplicate(_) => None,
+            }));
+            let ack = self.http.ack(ident, &ids).await?;
+            if ack.status == 404 || a.body["more"].as_bool() != Some(true) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}

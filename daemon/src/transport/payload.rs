@@ -1,0 +1,105 @@
+//! [`Payload`]: what the outbox stores for each transport, one typed enum.
+//!
+//! It is serialized once, as part of the outbox record (see [`crate::store::outbox`] for the
+//! record format), externally tagged by transport kind: `{"gateway": {...}}`,
+//! `{"relay": {...}}`. The variant names are the transports' `kind()`s, which is also what
+//! lets records of the first, untyped format be read back. Payloads may hold secrets (a
+//! gateway token), so no `Debug`.
+
+use clawlink::Secret;
+use serde::{Deserialize, Serialize};
+
+/// The transport-owned part of an outbox record.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payload {
+    /// An OpenClaw gateway message (see `crate::gateway::transport`).
+    Gateway(GatewaySend),
+    /// A relay message (see `crate::relay::transport`).
+    Relay(RelaySend),
+}
+
+impl Payload {
+    /// The transport it belongs to.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payload::Gateway(_) => "gateway",
+            Payload::Relay(_) => "relay",
+        }
+    }
+}
+
+/// A message into a peer's OpenClaw agent session.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct GatewaySend {
+    /// `ws://HOST:PORT` or `wss://HOST`.
+    pub url: String,
+    /// The gateway token (empty: the device token the gateway issued, if any).
+    #[serde(default)]
+    pub token: Secret,
+    /// The text.
+    pub message: String,
+    /// Sender name shown to the peer (default: this machine's host name).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// `system-event` (default), `wake`, `chat.send` or `agent`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Session key (default: the peer's main session).
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// A message to an id on a relay.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RelaySend {
+    /// The relay's base URL, `http(s)://HOST[:PORT]`.
+    pub relay: String,
+    /// The recipient's relay id.
+    pub to: String,
+    /// The text.
+    pub message: String,
+    /// Which of our identities on that relay sends it (default: the latest registered).
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::outbox::OutboxRecord;
+    use serde_json::json;
+
+    fn record(body: serde_json::Value) -> OutboxRecord<Payload> {
+        let mut r = json!({"seq": 1, "id": "a", "to": "bob", "target": "t", "state": "queued",
+            "attempts": 0, "created_ms": 1, "deadline_ms": 2});
+        if let (Some(r), Some(b)) = (r.as_object_mut(), body.as_object()) {
+            r.extend(b.clone());
+        }
+        serde_json::from_value(r).expect("record")
+    }
+
+    #[test]
+    fn records_of_the_first_format_are_read() {
+        let r = record(json!({"transport": "relay",
+            "payload": {"relay": "http://r:1", "to": "bob", "message": "hi", "from": null}}));
+        let Payload::Relay(p) = &r.payload else {
+            panic!("not a relay payload")
+        };
+        assert_eq!((p.relay.as_str(), p.to.as_str()), ("http://r:1", "bob"));
+        let g = record(json!({"transport": "gateway",
+            "payload": {"url": "ws://h:1", "token": "T", "message": "hi", "method": "wake"}}));
+        assert_eq!(g.payload.kind(), "gateway");
+    }
+
+    #[test]
+    fn typed_records_round_trip_once() {
+        let r = record(json!({"transport": "relay",
+            "send": {"relay": {"relay": "http://r:1", "to": "bob", "message": "hi"}}}));
+        let text = serde_json::to_string(&r).expect("encode");
+        assert!(text.contains(r#""send":{"relay":{"#), "{text}");
+        assert!(!text.contains(r#""payload""#), "{text}");
+        let back: OutboxRecord<Payload> = serde_json::from_str(&text).expect("decode");
+        assert_eq!(back.payload.kind(), "relay");
+    }
+}
