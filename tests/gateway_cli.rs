@@ -101,9 +101,8 @@ fn ping_reports_the_handshake_and_refuses_a_wrong_token() {
     assert_eq!(v["auth_ok"], false, "{v}");
     assert_eq!(v["error"]["code"], "gateway_auth_failed", "{v}");
 
-    // Nothing listens there: an answer, not a crash.
-    let port = clawlink_tests::free_addr().port();
-    let down = failing_ping(&d, &format!("ws://127.0.0.1:{port}"), &gw.token);
+    // Nothing listens there (port 1 is reserved and unused): an answer, not a crash.
+    let down = failing_ping(&d, "ws://127.0.0.1:1", &gw.token);
     assert_eq!(down["reachable"], false, "{down}");
     assert_eq!(down["error"]["code"], "gateway_unreachable", "{down}");
 

@@ -585,6 +585,17 @@ fn long_poll_answers_as_soon_as_a_message_is_sent() {
         t0.elapsed() >= Duration::from_millis(900),
         "wait=1 should hold about a second"
     );
+    // Bob's last-seen time moves when a poll of his has looked and found nothing (the server
+    // arms its wake-up before looking): the positive signal that the long poll is parked.
+    let bob_seen = || {
+        let v = expect(srv.poll(&sid, "alice", "?after=0&members=true"), 200);
+        v["members"]
+            .as_array()
+            .and_then(|m| m.iter().find(|a| a["agentId"] == "bob"))
+            .map(|a| f(a, "lastSeenAt"))
+            .unwrap_or_default()
+    };
+    let before = bob_seen();
     let poller = {
         let (srv, sid) = (srv.clone(), sid.clone());
         std::thread::spawn(move || {
@@ -593,8 +604,9 @@ fn long_poll_answers_as_soon_as_a_message_is_sent() {
             (v, Instant::now(), t.elapsed())
         })
     };
-    // Give the poll time to park (not readiness: the test passes either way, only faster).
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for("bob's long poll to park", Duration::from_secs(10), || {
+        (bob_seen() != before).then_some(())
+    });
     let sent_at = Instant::now();
     expect(
         srv.post_message(&sid, "alice", Some(&key), &json!({ "text": "ping" })),

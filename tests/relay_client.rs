@@ -63,13 +63,25 @@ fn wait_connected(d: &Daemon, target: &str) -> Value {
     })
 }
 
-/// Waits until `d` holds exactly `want` relay messages (in this order) and checks it stays so.
-fn expect_exactly(d: &Daemon, want: &[String], timeout: Duration) {
-    wait_for("all messages in the inbox", timeout, || {
-        (texts(d).len() >= want.len()).then_some(())
+/// Prefix of the end markers [`expect_exactly`] sends.
+const END: &str = "end marker";
+
+/// Checks that `d` holds exactly `want` (in this order, once each). `send` delivers one more
+/// message the way the others came (same sender, same relay queue); once that end marker is
+/// in the inbox, everything sent before it, and any redelivery of it, has arrived too, so the
+/// count is final without waiting out a quiet window.
+fn expect_exactly(d: &Daemon, want: &[String], send: impl Fn(&str), timeout: Duration) {
+    static MARKERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MARKERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let marker = format!("{END} {n}");
+    send(&marker);
+    wait_for("the end marker in the inbox", timeout, || {
+        texts(d).contains(&marker).then_some(())
     });
-    std::thread::sleep(Duration::from_millis(500));
-    let got = texts(d);
+    let got: Vec<String> = texts(d)
+        .into_iter()
+        .filter(|t| !t.starts_with(END))
+        .collect();
     let unique: HashSet<&String> = got.iter().collect();
     assert_eq!(unique.len(), got.len(), "duplicates in the inbox: {got:?}");
     assert_eq!(got, want, "inbox differs from what was sent");
@@ -157,12 +169,16 @@ fn offline_recipient_gets_all_hundred_once_in_order() {
         let r = a.ctl_json(&["relay", "send", "--to", "bob", "--message", m]);
         assert_eq!(r["state"], "delivered", "{r}");
     }
+    let via_a = |m: &str| {
+        let r = a.ctl_json(&["relay", "send", "--to", "bob", "--message", m, "--wait"]);
+        assert_eq!(r["state"], "delivered", "{r}");
+    };
     b.spawn();
-    expect_exactly(&b, &want, Duration::from_secs(20));
+    expect_exactly(&b, &want, via_a, Duration::from_secs(20));
     // Restarting again (connection comes back from the store) brings nothing twice.
     assert!(b.stop());
     b.spawn();
-    expect_exactly(&b, &want, Duration::from_secs(5));
+    expect_exactly(&b, &want, via_a, Duration::from_secs(20));
 }
 
 #[test]
@@ -200,13 +216,18 @@ fn relay_kill9_mid_stream_loses_nothing() {
             "unexpected: {r}"
         );
     }
-    expect_exactly(&b, &want, Duration::from_secs(60));
+    // The marker queues behind the retried sends in A's outbox lane, so it arrives last.
+    let via_a = |m: &str| {
+        let r = a.ctl_json(&["relay", "send", "--to", "bob", "--message", m, "--wait"]);
+        assert_eq!(r["state"], "delivered", "{r}");
+    };
+    expect_exactly(&b, &want, via_a, Duration::from_secs(60));
     for mut c in pending {
         c.wait().expect("relay client test step");
     }
     let o = a.ctl_json(&["outbox"]);
     let o = o.as_array().expect("relay client test step");
-    assert_eq!(o.len(), 60);
+    assert_eq!(o.len(), 61, "60 messages and the end marker");
     assert!(o.iter().all(|e| e["state"] == "delivered"), "{o:?}");
     assert!(
         o.iter().any(|e| e["attempts"].as_u64() > Some(1)),
@@ -219,6 +240,7 @@ fn recipient_kill9_while_pushing_loses_and_doubles_nothing() {
     let (relay, _a, mut b) = setup();
     // Alice sends straight to the relay (as the seed client would) so the stream is fast.
     let alice = relay.client("alice", "alice", SECRET_A);
+    let alice_again = relay.client("alice", "alice", SECRET_A);
     let want: Vec<String> = (0..300).map(|i| format!("push {i:03}")).collect();
     let sender = {
         let want = want.clone();
@@ -236,7 +258,8 @@ fn recipient_kill9_while_pushing_loses_and_doubles_nothing() {
     b.kill9();
     sender.join().expect("relay client test step");
     b.spawn();
-    expect_exactly(&b, &want, Duration::from_secs(30));
+    let via_alice = |m: &str| assert_eq!(alice_again.send("bob", m).0, 200);
+    expect_exactly(&b, &want, via_alice, Duration::from_secs(30));
 }
 
 #[test]
@@ -289,7 +312,8 @@ fn setup_poll_import_and_register_errors() {
     assert_eq!(r["relay"], true, "{r}");
     let polled = d.ctl_json(&["relay", "poll"]);
     let polled = polled.as_array().expect("relay client test step").clone();
-    expect_exactly(&d, &want, Duration::from_secs(10));
+    let via_dave = |m: &str| assert_eq!(dave.send("carol", m).0, 200);
+    expect_exactly(&d, &want, via_dave, Duration::from_secs(10));
     let all = inbox(&d);
     for p in &polled {
         assert!(all.iter().any(|m| m["id"] == p["id"]), "poll returned {p}");

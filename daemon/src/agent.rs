@@ -34,6 +34,9 @@ pub struct Args {
     /// Webhook listen address HOST:PORT, or "off" (overrides listen.addr)
     #[arg(long)]
     pub listen: Option<String>,
+    /// Once bound, write the webhook address (useful with `--listen HOST:0`) to this file.
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
 }
 
 /// How long shutdown waits for the daemon's tasks (they stop within milliseconds of the
@@ -75,6 +78,9 @@ pub async fn run(
         Some(l) => Some(l.local_addr()?),
         None => None,
     };
+    if let Some(addr) = listen {
+        crate::http::report_bound("webhook", addr, args.addr_file.as_deref())?;
+    }
 
     let tracker = TaskTracker::new();
     let hub = Hub::new();
@@ -86,6 +92,7 @@ pub async fn run(
         data_dir: data_dir.clone(),
         config: live.clone(),
         ingest: ingest.clone(),
+        http: crate::util::http_client::build(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
     };

@@ -1,9 +1,17 @@
 //! Shared HTTP plumbing for the three HTTP faces of clawlinkd (the webhook, the relay server,
-//! the Nexus server): binding with a clear error, serving with graceful shutdown and a
-//! per-request deadline, and the loopback test that decides whether a token is required.
+//! the Nexus server): binding with a clear error, reporting the bound address, serving with
+//! graceful shutdown and a per-request deadline, and the loopback test that decides whether a
+//! token is required.
+//!
+//! Port 0: every role accepts `--listen 127.0.0.1:0`, lets the kernel pick a free port, and
+//! reports the address it got: on stderr (`listening on 127.0.0.1:PORT`) and, with
+//! `--addr-file PATH`, in that file (the address and a newline, written to a temporary file
+//! and renamed, so a reader never sees half of it). Tests start every process this way and
+//! never race another process for a port.
 
 use axum::Router;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +30,16 @@ pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         }
         _ => anyhow::anyhow!("{what}: cannot bind {addr}: {e}"),
     })
+}
+
+/// Reports the address `what` is bound to (see the module docs).
+pub fn report_bound(what: &str, addr: SocketAddr, file: Option<&Path>) -> anyhow::Result<()> {
+    tracing::info!(%addr, "{what} listening on {addr}");
+    let Some(file) = file else { return Ok(()) };
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, format!("{addr}\n"))
+        .and_then(|()| std::fs::rename(&tmp, file))
+        .map_err(|e| anyhow::anyhow!("{what}: cannot write --addr-file {}: {e}", file.display()))
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish.

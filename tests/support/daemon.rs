@@ -1,6 +1,6 @@
 //! The agent daemon fixture: `clawlinkd` in a temp dir with its own socket and webhook port.
 
-use crate::{bin, free_addr, run, wait_for, Proc};
+use crate::{bin, bound_addr, run, wait_for, Proc, ANY_PORT};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -37,13 +37,12 @@ impl Daemon {
         let data_dir = dir.path().join("data");
         let socket = dir.path().join("run/clawlink.sock");
         let config = dir.path().join("config.toml");
-        let listen = free_addr();
         Daemon {
             data_dir,
             socket,
             config,
-            listen,
-            listen_arg: listen.to_string(),
+            listen: ANY_PORT.parse().expect("loopback"),
+            listen_arg: ANY_PORT.to_string(),
             env: Vec::new(),
             dir,
             proc: None,
@@ -70,6 +69,7 @@ impl Daemon {
         cmd.arg("--socket").arg(&self.socket);
         cmd.arg("--config").arg(&self.config);
         cmd.arg("--listen").arg(&self.listen_arg);
+        cmd.arg("--addr-file").arg(self.addr_file());
         cmd.env_remove("CLAWLINK_SOCKET")
             .env_remove("CLAWLINK_DATA_DIR")
             .env_remove("CLAWLINK_CONFIG");
@@ -91,8 +91,21 @@ impl Daemon {
             .dir
             .path()
             .join(format!("clawlinkd.{}.log", self.starts));
+        let _ = std::fs::remove_file(self.addr_file());
         self.proc = Some(Proc::spawn(self.command(), log));
+        if self.listen_arg != "off" {
+            self.listen = bound_addr(&self.addr_file(), &mut self.proc, "clawlinkd");
+            // A restart keeps the port (senders keep the URL they were given).
+            if self.listen_arg.ends_with(":0") && self.listen.ip().is_loopback() {
+                self.listen_arg = self.listen.to_string();
+            }
+        }
         self.wait_ready();
+    }
+
+    /// Where the daemon writes its webhook address once bound.
+    fn addr_file(&self) -> PathBuf {
+        self.dir.path().join("webhook.addr")
     }
 
     /// Polls `clawlink status` until it succeeds (panics with the log if the daemon died).

@@ -12,8 +12,12 @@
 //! The gateway runs under a small shell watchdog in its own process group: the watchdog
 //! forwards SIGTERM (then SIGKILL after 30 s) and also stops the gateway when the test binary
 //! disappears, since a `static` shared instance is never dropped.
+//!
+//! Its port: the gateway cannot be told to pick one and report it (it takes `--port N`), so
+//! this fixture, unlike the clawlinkd ones, picks a port that was free a moment ago and, if
+//! the gateway then exits with `EADDRINUSE` because another process took it first, starts
+//! again on another ([`PORT_TRIES`] times).
 
-use crate::free_addr;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -77,6 +81,17 @@ pub struct Gateway {
     child: Option<Child>,
 }
 
+/// Starts on a fresh port after `EADDRINUSE`, at most this many times.
+const PORT_TRIES: usize = 5;
+
+/// A loopback port that was free a moment ago (see the module docs for why only here).
+fn recently_free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
 impl Gateway {
     /// The gateway shared by the tests of this binary, listening on loopback and on this
     /// machine's LAN address (for the device pairing test). Started on first use.
@@ -95,19 +110,33 @@ impl Gateway {
             .prefix("clawlink-gw-")
             .tempdir()
             .expect("tempdir");
-        let port = free_addr().port();
         let token = format!("gw-test-{:016x}{:016x}", rand_u64(), rand_u64());
         let mut g = Gateway {
             dir,
-            port,
+            port: 0,
             token,
-            url: format!("ws://127.0.0.1:{port}"),
+            url: String::new(),
             lan_ip,
             child: None,
         };
-        g.write_config();
-        g.spawn();
-        g
+        for _ in 0..PORT_TRIES {
+            g.port = recently_free_port();
+            g.url = format!("ws://127.0.0.1:{}", g.port);
+            g.write_config();
+            match g.try_spawn() {
+                Ok(()) => return g,
+                Err(log)
+                    if log.contains("EADDRINUSE") || log.contains("address already in use") =>
+                {
+                    g.child = None;
+                }
+                Err(log) => panic!("the gateway exited while starting:\n{log}"),
+            }
+        }
+        panic!(
+            "the gateway found its port taken {PORT_TRIES} times:\n{}",
+            g.log()
+        );
     }
 
     /// Process id of the watchdog shell the gateway runs under, while running. It leads the
@@ -179,6 +208,13 @@ impl Gateway {
 
     /// Starts the process (same port, token and state) and waits until it is ready.
     pub fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("the gateway exited while starting:\n{log}");
+        }
+    }
+
+    /// [`Gateway::spawn`], answering the log instead of panicking when the gateway exits.
+    fn try_spawn(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "gateway already running");
         let port = self.port.to_string();
         let mut args = vec![
@@ -217,11 +253,19 @@ impl Gateway {
             .stderr(log);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         self.child = Some(cmd.spawn().expect("spawn the gateway"));
-        self.wait_ready(Duration::from_secs(120));
+        self.ready_or_exit(Duration::from_secs(120))
     }
 
     /// Polls connect + `health` until it works; panics with the log if the gateway dies or is too slow.
     pub fn wait_ready(&mut self, timeout: Duration) {
+        if let Err(log) = self.ready_or_exit(timeout) {
+            panic!("the gateway exited while starting:\n{log}");
+        }
+    }
+
+    /// Polls connect + `health` until it works (`Err(log)` if the gateway exits first; panics
+    /// if it is too slow).
+    fn ready_or_exit(&mut self, timeout: Duration) -> Result<(), String> {
         let start = Instant::now();
         loop {
             if let Ok(v) = block_on(call(
@@ -232,12 +276,12 @@ impl Gateway {
                 Duration::from_secs(5),
             )) {
                 if v["ok"] == json!(true) {
-                    return;
+                    return Ok(());
                 }
             }
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(st)) = c.try_wait() {
-                    panic!("the gateway exited ({st}) while starting:\n{}", self.log());
+                    return Err(format!("exit {st}:\n{}", self.log()));
                 }
             }
             assert!(

@@ -1,10 +1,14 @@
 //! Fixtures for the end-to-end tests: the real `clawlinkd` and `clawlink` binaries, temp dirs,
-//! free ports, and readiness that is polled, never slept for.
+//! and readiness that is polled, never slept for.
+//!
+//! Ports: every `clawlinkd` role is started with `--listen 127.0.0.1:0 --addr-file FILE` and
+//! reports the port the kernel gave it ([`bound_addr`]), so no test races another process
+//! for a port. A restart reuses the port the process had (its clients keep their URLs).
 //!
 //! The binaries are taken from the same target directory as the test executable
 //! (`cargo build --workspace` builds them; the README's test command does that first).
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -42,10 +46,24 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A loopback address with a port that was free a moment ago.
-pub fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr")
+/// What a fixture passes as `--listen` before the first start: any free loopback port.
+pub const ANY_PORT: &str = "127.0.0.1:0";
+
+/// Waits until `proc` has written its bound address to `file` (`--addr-file`), and returns it.
+/// Panics with the process's log if it exits first.
+pub fn bound_addr(file: &Path, proc: &mut Option<Proc>, what: &str) -> SocketAddr {
+    wait_for(
+        &format!("{what}'s bound address"),
+        Duration::from_secs(20),
+        || {
+            if let Some(p) = proc.as_mut() {
+                if !p.running() {
+                    panic!("{what} exited during start:\n{}", p.log_text());
+                }
+            }
+            std::fs::read_to_string(file).ok()?.trim().parse().ok()
+        },
+    )
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.

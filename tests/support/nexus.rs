@@ -2,7 +2,7 @@
 //! minimal client that makes the reference protocol's HTTP calls as `nexus.sh` does (JSON
 //! bodies with `Content-Type: application/json`, identity in `X-Agent-Id` / `X-Session-Key`).
 
-use crate::{bin, free_addr, wait_for, Proc};
+use crate::{bin, bound_addr, wait_for, Proc, ANY_PORT};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,7 +70,7 @@ impl NexusServer {
             .expect("http client");
         let mut s = NexusServer {
             data_dir: dir.path().join("data"),
-            addr: free_addr(),
+            addr: ANY_PORT.parse().expect("loopback"),
             args: args.iter().map(|a| a.to_string()).collect(),
             proc: None,
             starts: 0,
@@ -93,6 +93,8 @@ impl NexusServer {
         cmd.arg("nexus-server")
             .arg("--listen")
             .arg(self.addr.to_string())
+            .arg("--addr-file")
+            .arg(self.dir.path().join("addr"))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args);
@@ -101,7 +103,11 @@ impl NexusServer {
             std::env::var("CLAWLINK_TEST_LOG").unwrap_or_else(|_| "debug".into()),
         );
         let log = self.dir.path().join(format!("nexus.{}.log", self.starts));
+        let addr_file = self.dir.path().join("addr");
+        let _ = std::fs::remove_file(&addr_file);
         self.proc = Some(Proc::spawn(cmd, log));
+        // The first start picks a port; restarts keep it.
+        self.addr = bound_addr(&addr_file, &mut self.proc, "nexus-server");
         let url = format!("{}/health", self.url());
         wait_for("nexus-server /health", Duration::from_secs(20), || {
             if let Some(p) = self.proc.as_mut() {

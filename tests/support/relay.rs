@@ -2,7 +2,7 @@
 //! client shaped exactly like the seed's `relay-client.js`: JSON over HTTP, query values
 //! concatenated without URL-encoding, and a WebSocket listener.
 
-use crate::{bin, free_addr, wait_for, Proc};
+use crate::{bin, bound_addr, wait_for, Proc, ANY_PORT};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ impl RelayServer {
         let args = args.iter().map(|s| s.to_string()).collect();
         let mut r = RelayServer {
             data_dir,
-            addr: free_addr(),
+            addr: ANY_PORT.parse().expect("loopback"),
             dir,
             proc: None,
             args,
@@ -52,6 +52,8 @@ impl RelayServer {
         cmd.arg("relay-server")
             .arg("--listen")
             .arg(self.addr.to_string())
+            .arg("--addr-file")
+            .arg(self.dir.path().join("addr"))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args);
@@ -61,7 +63,11 @@ impl RelayServer {
         )
         .env_remove("NOTIFY_SOCKET");
         let log = self.dir.path().join(format!("relay.{}.log", self.starts));
+        let addr_file = self.dir.path().join("addr");
+        let _ = std::fs::remove_file(&addr_file);
         self.proc = Some(Proc::spawn(cmd, log));
+        // The first start picks a port; restarts keep it.
+        self.addr = bound_addr(&addr_file, &mut self.proc, "relay-server");
         let url = format!("{}/health", self.base());
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))

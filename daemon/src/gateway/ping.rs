@@ -73,7 +73,10 @@ impl Pool {
         u.set_query(None);
         u.set_fragment(None);
         let start = Instant::now();
-        let resp = crate::util::http_client::client()
+        let resp = self
+            .inner
+            .opts
+            .http
             .get(u)
             .timeout(self.inner.opts.connect_timeout)
             .send()

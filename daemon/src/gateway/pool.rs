@@ -45,6 +45,8 @@ pub struct PoolOptions {
     pub shutdown: CancellationToken,
     /// Owns the connection actors, so shutdown waits for them.
     pub tracker: TaskTracker,
+    /// HTTP client for the `/healthz` probe of `ping` (the daemon passes its shared one).
+    pub http: reqwest::Client,
     pub(crate) tuning: Tuning,
 }
 
@@ -73,6 +75,7 @@ impl PoolOptions {
             scopes: vec!["operator.admin".to_string()],
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            http: crate::util::http_client::build(),
             tuning: Tuning {
                 idle_timeout: Duration::ZERO,
                 request_timeout: Duration::ZERO,

@@ -39,6 +39,7 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<GatewayTransport>> {
     opts.request_timeout = Duration::from_secs(config.gateway.request_timeout_secs.max(1));
     opts.shutdown = ctx.shutdown.clone();
     opts.tracker = ctx.tracker.clone();
+    opts.http = ctx.http.clone();
     let pool =
         Pool::new(opts).map_err(|e| anyhow::anyhow!("cannot set up the gateway client: {e}"))?;
     let local = super::local_agent::start(ctx, pool.clone());

@@ -114,11 +114,10 @@ pub struct NexusHttp {
     http: reqwest::Client,
 }
 
-impl Default for NexusHttp {
-    fn default() -> Self {
-        NexusHttp {
-            http: crate::util::http_client::client(),
-        }
+impl NexusHttp {
+    /// A Nexus client over `http` (the daemon's shared client).
+    pub fn new(http: reqwest::Client) -> NexusHttp {
+        NexusHttp { http }
     }
 }
 
@@ -130,100 +129,51 @@ impl NexusHttp {
     /// `PUT /v1/sessions`.
     pub async fn create(&self, server: &str, body: &Value) -> Answer {
         let none = Identity::default();
-        self.call(
-            Method::PUT,
-            server,
-            "/v1/sessions",
-            none,
-            Some(body),
-            CLI_DEADLINE,
-        )
-        .await
+        self.cli(Method::PUT, server, "/v1/sessions", none, Some(body))
+            .await
     }
 
     /// `GET /v1/sessions/SID`.
     pub async fn status(&self, server: &str, sid: &str) -> Answer {
         let path = session_path(sid, "");
-        self.call(
-            Method::GET,
-            server,
-            &path,
-            Identity::default(),
-            None,
-            CLI_DEADLINE,
-        )
-        .await
+        self.cli(Method::GET, server, &path, Identity::default(), None)
+            .await
     }
 
     /// `POST /v1/sessions/SID/join` as `agent`.
     pub async fn join(&self, server: &str, sid: &str, agent: &str) -> Answer {
         let path = session_path(sid, "/join");
-        self.call(
-            Method::POST,
-            server,
-            &path,
-            Identity::agent(agent),
-            None,
-            CLI_DEADLINE,
-        )
-        .await
+        self.cli(Method::POST, server, &path, Identity::agent(agent), None)
+            .await
     }
 
     /// `DELETE /v1/sessions/SID/agents/AID`.
     pub async fn leave(&self, s: &JoinedSession) -> Answer {
         let path = session_path(&s.sid, &format!("/agents/{}", seg(&s.agent_id)));
-        self.call(
-            Method::DELETE,
-            &s.server,
-            &path,
-            Identity::keyed(s),
-            None,
-            CLI_DEADLINE,
-        )
-        .await
+        self.cli(Method::DELETE, &s.server, &path, Identity::keyed(s), None)
+            .await
     }
 
     /// `PUT /v1/pair {sessionId}`.
     pub async fn pair(&self, server: &str, sid: &str) -> Answer {
         let body = json!({ "sessionId": sid });
         let none = Identity::default();
-        self.call(
-            Method::PUT,
-            server,
-            "/v1/pair",
-            none,
-            Some(&body),
-            CLI_DEADLINE,
-        )
-        .await
+        self.cli(Method::PUT, server, "/v1/pair", none, Some(&body))
+            .await
     }
 
     /// `POST /v1/pair/CODE/claim` as `agent`.
     pub async fn claim(&self, server: &str, code: &str, agent: &str) -> Answer {
         let path = format!("/v1/pair/{}/claim", seg(code));
-        self.call(
-            Method::POST,
-            server,
-            &path,
-            Identity::agent(agent),
-            None,
-            CLI_DEADLINE,
-        )
-        .await
+        self.cli(Method::POST, server, &path, Identity::agent(agent), None)
+            .await
     }
 
     /// `GET /v1/pair/CODE/status`.
     pub async fn pair_status(&self, server: &str, code: &str) -> Answer {
         let path = format!("/v1/pair/{}/status", seg(code));
-        self.call(
-            Method::GET,
-            server,
-            &path,
-            Identity::default(),
-            None,
-            CLI_DEADLINE,
-        )
-        .await
+        self.cli(Method::GET, server, &path, Identity::default(), None)
+            .await
     }
 
     /// `POST /v1/sessions/SID/messages {text}`.
@@ -231,15 +181,21 @@ impl NexusHttp {
         let path = session_path(&s.sid, "/messages");
         let body = json!({ "text": text });
         let who = Identity::keyed(s);
-        self.call(
-            Method::POST,
-            &s.server,
-            &path,
-            who,
-            Some(&body),
-            CLI_DEADLINE,
-        )
-        .await
+        self.cli(Method::POST, &s.server, &path, who, Some(&body))
+            .await
+    }
+
+    /// A call made for the CLI (deadline [`CLI_DEADLINE`]).
+    async fn cli(
+        &self,
+        method: Method,
+        server: &str,
+        path: &str,
+        who: Identity<'_>,
+        body: Option<&Value>,
+    ) -> Answer {
+        self.call(method, server, path, who, body, CLI_DEADLINE)
+            .await
     }
 
     /// `GET /v1/sessions/SID/messages?...` as the session's agent, within `timeout`.

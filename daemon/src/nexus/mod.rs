@@ -58,7 +58,7 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<Nexus>> {
     let cfg = ctx.config.get();
     let nexus = Arc::new(Nexus {
         store: NexusSessions::open(&ctx.db)?,
-        http: NexusHttp::default(),
+        http: NexusHttp::new(ctx.http.clone()),
         ingest: ctx.ingest.clone(),
         shutdown: ctx.shutdown.clone(),
         tracker: ctx.tracker.clone(),

@@ -74,6 +74,9 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub listen: std::net::SocketAddr,
+    /// Once bound, write the address (useful with `--listen HOST:0`) to this file.
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
     /// Data directory (default: the clawlink data dir joined with `nexus-server`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -215,6 +218,11 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         Duration::from_secs(args.sweep_interval_secs),
         shutdown.clone(),
     ));
+    crate::http::report_bound(
+        "nexus-server",
+        listener.local_addr()?,
+        args.addr_file.as_deref(),
+    )?;
     tracing::info!(addr = %listener.local_addr()?, dir = %dir.display(), sessions = app.sessions.len(), swept = expired.len(), "nexus-server listening");
     if !crate::http::is_loopback(&args.listen) && app.public_url.is_none() {
         tracing::info!("no --public-url: pairing links use the Host header of each request");
@@ -241,6 +249,7 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     if db.broken().is_cancelled() {
         anyhow::bail!("nexus-server stopped: the store in {} could not write (disk full or read-only); nothing unacknowledged was accepted", dir.display());
     }
+    db.close().await;
     db.flush_now()?;
     tracing::info!("nexus-server stopped");
     served

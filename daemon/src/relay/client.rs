@@ -40,11 +40,10 @@ pub struct RelayHttp {
     http: reqwest::Client,
 }
 
-impl Default for RelayHttp {
-    fn default() -> Self {
-        RelayHttp {
-            http: http_client::client(),
-        }
+impl RelayHttp {
+    /// A relay client over `http` (the daemon's shared client).
+    pub fn new(http: reqwest::Client) -> RelayHttp {
+        RelayHttp { http }
     }
 }
 

@@ -52,7 +52,7 @@ pub struct Relay {
 pub fn start(ctx: &Context) -> anyhow::Result<Arc<Relay>> {
     let relay = Arc::new(Relay {
         store: RelayClientStore::open(&ctx.db)?,
-        http: RelayHttp::default(),
+        http: RelayHttp::new(ctx.http.clone()),
         ingest: ctx.ingest.clone(),
         shutdown: ctx.shutdown.clone(),
         tracker: ctx.tracker.clone(),

@@ -112,6 +112,9 @@ pub struct Args {
     /// Address to listen on (HTTP and WebSocket).
     #[arg(long, default_value = "127.0.0.1:3900")]
     pub listen: std::net::SocketAddr,
+    /// Once bound, write the address (useful with `--listen HOST:0`) to this file.
+    #[arg(long)]
+    pub addr_file: Option<std::path::PathBuf>,
     /// Data directory (registrations and queued messages) [default: the clawlink data
     /// directory ($CLAWLINK_DATA_DIR, $STATE_DIRECTORY, $XDG_STATE_HOME/clawlink or
     /// ~/.local/state/clawlink) + /relay-server].
@@ -164,8 +167,11 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     )?);
     let listener = crate::http::bind(args.listen, "relay-server").await?;
     let addr = listener.local_addr().unwrap_or(args.listen);
-    tokio::spawn(limits::housekeeping(limits, shutdown.clone()));
-    tokio::spawn(forget_old_keys(relay.store.clone(), shutdown.clone()));
+    crate::http::report_bound("relay-server", addr, args.addr_file.as_deref())?;
+    let housekeeping = tokio_util::task::TaskTracker::new();
+    housekeeping.spawn(limits::housekeeping(limits, shutdown.clone()));
+    housekeeping.spawn(forget_old_keys(relay.store.clone(), shutdown.clone()));
+    housekeeping.close();
     tracing::info!(listen = %addr, data_dir = %dir.display(), accounts = relay.account_count(), "relay server ready");
     if !crate::http::is_loopback(&addr) {
         tracing::warn!(listen = %addr, "listening beyond loopback: put a TLS-terminating proxy in front, secrets travel in the clear otherwise");
@@ -183,10 +189,12 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     {
         tracing::warn!("some WebSocket sessions did not close in time");
     }
+    let _ = tokio::time::timeout(Duration::from_secs(1), housekeeping.wait()).await;
     relay
         .store
         .flush_now()
         .context("relay-server: final flush of the store")?;
+    db.close().await;
     if db.broken().is_cancelled() {
         anyhow::bail!("relay-server stopped: the store in {} could not write (disk full or read-only); nothing unacknowledged was accepted", dir.display());
     }

@@ -96,6 +96,8 @@ pub struct Context {
     pub config: LiveConfig,
     /// The way into the inbox for inbound messages.
     pub ingest: Ingest,
+    /// The daemon's one HTTP client (see [`crate::util::http_client`]).
+    pub http: reqwest::Client,
     /// The process-wide shutdown token.
     pub shutdown: CancellationToken,
     /// Owns every task a transport starts.

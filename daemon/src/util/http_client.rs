@@ -1,30 +1,26 @@
-//! The daemon's one outgoing HTTP client (relay and Nexus calls, gateway probes) and the one
+//! The daemon's outgoing HTTP client (relay and Nexus calls, gateway probes) and the one
 //! `Retry-After` parser.
 //!
-//! One client means one connection pool and one set of defaults: connect timeout 10 s,
-//! `TCP_NODELAY` (requests are small and latency-bound), idle connections kept 90 s, a
+//! The agent role builds one client ([`build`]) and hands clones of it to every transport
+//! (`transport::Context::http`): one connection pool and one set of defaults, connect timeout
+//! 10 s, `TCP_NODELAY` (requests are small and latency-bound), idle connections kept 90 s, a
 //! `clawlinkd/VERSION` user agent. No overall timeout is set here: each call sets its own
-//! deadline (a Nexus long poll may legitimately hold for a minute).
+//! deadline (a Nexus long poll may legitimately hold for a minute). It is not a process-wide
+//! static on purpose: a client's pooled connections belong to the runtime that opened them.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The shared client (built on first use; cloning a `reqwest::Client` shares its pool).
-pub fn client() -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .pool_idle_timeout(Duration::from_secs(90))
-                .tcp_nodelay(true)
-                .user_agent(concat!("clawlinkd/", env!("CARGO_PKG_VERSION")))
-                .build()
-                // Building fails only when the TLS backend cannot initialise; a default
-                // client has the same backend, so fall back to it rather than panic.
-                .unwrap_or_default()
-        })
-        .clone()
+/// A client with the daemon's defaults (cloning it shares its pool).
+pub fn build() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .user_agent(concat!("clawlinkd/", env!("CARGO_PKG_VERSION")))
+        .build()
+        // Building fails only when the TLS backend cannot initialise; a default client has
+        // the same backend, so fall back to it rather than panic.
+        .unwrap_or_default()
 }
 
 /// `Retry-After` as a delay: delta-seconds (the form relays and Nexus servers send), capped

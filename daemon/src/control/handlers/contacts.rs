@@ -4,8 +4,8 @@ use super::{json, store_err, Reply};
 use crate::state::State;
 use clawlink::proto::{ApiError, Count, ImportParams, ImportReply, NewContact};
 
-/// Checks a contact before it is stored.
-fn validate(c: &NewContact) -> Result<(), ApiError> {
+/// Checks a contact before it is stored: its address must be one some transport accepts.
+fn validate(state: &State, c: &NewContact) -> Result<(), ApiError> {
     if c.name.trim().is_empty() || c.name.len() > 64 || c.name.chars().any(char::is_control) {
         return Err(ApiError::new(
             "bad_request",
@@ -13,11 +13,23 @@ fn validate(c: &NewContact) -> Result<(), ApiError> {
         ));
     }
     let url = c.url.as_str();
-    let scheme_ok = ["ws://", "wss://", "relay://"]
-        .iter()
-        .any(|s| url.starts_with(s));
-    if !scheme_ok || url.len() > 2048 {
-        return Err(ApiError::new("bad_request", format!("contact url {url:?} must start with ws://, wss:// (an OpenClaw gateway) or relay:// (relay://HOST:PORT/ID)")));
+    if state.transports.for_address(url).is_err() || url.len() > 2048 {
+        let kinds: Vec<String> = state
+            .transports
+            .schemes()
+            .iter()
+            .map(|s| format!("{s}://"))
+            .collect();
+        return Err(ApiError::new(
+            "bad_request",
+            format!(
+                "contact url {url:?} must start with one of {}",
+                kinds.join(", ")
+            ),
+        )
+        .with_hint(
+            "ws:// or wss:// for an OpenClaw gateway, relay://HOST:PORT/ID for a relay id",
+        ));
     }
     if c.desc.len() > 1024 || c.token.expose().len() > 4096 {
         return Err(ApiError::new(
@@ -29,7 +41,7 @@ fn validate(c: &NewContact) -> Result<(), ApiError> {
 }
 
 pub(super) async fn add(state: &State, c: NewContact) -> Reply {
-    validate(&c)?;
+    validate(state, &c)?;
     let contact = state.contacts.put(c).map_err(store_err)?;
     state.db.durable().await.map_err(store_err)?;
     tracing::info!(name = %contact.name, "contact saved");
@@ -60,7 +72,7 @@ pub(super) async fn remove(state: &State, name: &str) -> Reply {
 
 pub(super) async fn import(state: &State, p: ImportParams) -> Reply {
     for c in &p.contacts {
-        validate(c)?;
+        validate(state, c)?;
     }
     let mut reply = ImportReply::default();
     for c in p.contacts {
