@@ -12,6 +12,7 @@ pub mod webhook;
 
 use crate::delivery::Hub;
 use crate::store::inbox::{Inbox, NewMessage, Stored};
+use futures_util::future::join_all;
 
 /// The one way into the inbox. Cheap to clone.
 #[derive(Clone)]
@@ -44,5 +45,17 @@ impl Ingest {
             self.hub.publish(m.clone());
         }
         Ok(stored)
+    }
+
+    /// Stores a batch as one group commit (every write waits for the same fsync); the results
+    /// in order, or the first failure.
+    pub async fn store_all(
+        &self,
+        msgs: impl IntoIterator<Item = NewMessage>,
+    ) -> crate::store::Result<Vec<Stored>> {
+        join_all(msgs.into_iter().map(|m| self.store(m)))
+            .await
+            .into_iter()
+            .collect()
     }
 }

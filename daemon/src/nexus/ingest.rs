@@ -75,16 +75,14 @@ impl Nexus {
         s: &JoinedSession,
         messages: &[Value],
     ) -> crate::store::Result<usize> {
-        let stores = messages
+        let stored = self
+            .ingest
+            .store_all(messages.iter().map(|m| to_new_message(s, m)))
+            .await?;
+        Ok(stored
             .iter()
-            .map(|m| self.ingest.store(to_new_message(s, m)));
-        let mut new = 0;
-        for r in futures_util::future::join_all(stores).await {
-            if matches!(r?, Stored::New(_)) {
-                new += 1;
-            }
-        }
-        Ok(new)
+            .filter(|r| matches!(r, Stored::New(_)))
+            .count())
     }
 
     /// Stores a page and advances the poller's cursor; returns how many messages it held.

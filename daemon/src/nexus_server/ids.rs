@@ -17,7 +17,6 @@ use crate::store::nexus_server::SessionId;
 use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
-use std::fmt::Write;
 
 /// Longest accepted agent id.
 pub const MAX_AGENT_ID: usize = 128;
@@ -25,15 +24,7 @@ pub const MAX_AGENT_ID: usize = 128;
 /// Symbols of the code's random suffix: A-Z without I and O, then 2-9 (32 symbols, 5 bits each).
 const SUFFIX_SYMBOLS: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
+pub use crate::util::hex;
 
 /// A new random session id.
 pub fn new_session_id() -> SessionId {

@@ -182,8 +182,8 @@ impl Relay {
                 .filter(|v| v["type"] == "message")
                 .filter_map(|v| to_new_message(&ident.relay, &ident.id, &v))
                 .collect();
-            let ids = self
-                .store_all(&parsed)
+            let (ids, _) = self
+                .store_page(&parsed)
                 .await
                 .map_err(|e| format!("store failed: {e}"))?;
             if acks && !ids.is_empty() {
@@ -198,36 +198,19 @@ impl Relay {
     }
 
     /// Stores messages as one group commit; returns the relay ids now safe to acknowledge
-    /// and the entries that were new.
-    pub(super) async fn store_all(
-        &self,
-        msgs: &[(Option<String>, NewMessage)],
-    ) -> crate::store::Result<Vec<String>> {
-        Ok(self.store_page(msgs).await?.0)
-    }
-
-    /// [`Relay::store_all`], also returning what each store did.
+    /// and what each store did.
     pub(super) async fn store_page(
         &self,
         msgs: &[(Option<String>, NewMessage)],
     ) -> crate::store::Result<(Vec<String>, Vec<crate::store::inbox::Stored>)> {
-        let results =
-            futures_util::future::join_all(msgs.iter().map(|(_, m)| self.ingest.store(m.clone())))
-                .await;
-        let mut ids = Vec::with_capacity(msgs.len());
-        let mut stored = Vec::with_capacity(msgs.len());
-        for ((id, _), r) in msgs.iter().zip(results) {
-            match r {
-                Ok(s) => {
-                    ids.extend(id.clone());
-                    stored.push(s);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "relay message not stored; it stays on the relay");
-                    return Err(e);
-                }
-            }
-        }
+        let stored = self
+            .ingest
+            .store_all(msgs.iter().map(|(_, m)| m.clone()))
+            .await
+            .inspect_err(|e| {
+                tracing::error!(error = %e, "relay messages not stored; they stay on the relay");
+            })?;
+        let ids = msgs.iter().filter_map(|(id, _)| id.clone()).collect();
         Ok((ids, stored))
     }
 }
