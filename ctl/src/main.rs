@@ -17,11 +17,15 @@ fn main() -> ExitCode {
             e.exit()
         }
         Err(e) if json => {
+            // clap's text up to its usage line, on one line: what is wrong and with which option.
             let text = e.render().to_string();
             let message = text
                 .lines()
-                .next()
-                .unwrap_or_default()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
                 .trim_start_matches("error: ")
                 .to_string();
             return cmd::fail(
