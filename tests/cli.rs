@@ -433,19 +433,18 @@ fn import_from_skill_rewrites_http_keeps_description_and_skips_only_the_bad_one(
 #[test]
 fn daemon_config_errors_are_precise() {
     let d = Daemon::new();
-    let missing = d.dir.path().join("no-such.toml");
-    let out = run(Command::new(bin("clawlinkd"))
-        .arg("--config")
-        .arg(&missing)
-        .arg("--data-dir")
-        .arg(&d.data_dir)
-        .arg("--socket")
-        .arg(&d.socket));
-    assert!(!out.status.success(), "{}", text(&out));
+    std::fs::remove_file(&d.config).expect("rm config");
+    let mut p = Proc::spawn(d.command(), d.dir.path().join("missing-config.log"));
+    let status = wait_for(
+        "clawlinkd to refuse a missing --config",
+        Duration::from_secs(20),
+        || p.child.try_wait().ok().flatten(),
+    );
+    assert!(!status.success(), "{}", p.log_text());
     assert!(
-        text(&out).contains("no-such.toml") && text(&out).contains("no such file"),
+        p.log_text().contains("config.toml") && p.log_text().contains("no such file"),
         "{}",
-        text(&out)
+        p.log_text()
     );
 
     d.write_config("[outbox]\nttl_secs = 60\n\n[gateway\nidle_timeout_secs = 5\n");
@@ -528,4 +527,55 @@ fn socket_directory_is_judged_like_ssh_judges_paths() {
     let out = run(&mut o.command());
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("owned by uid 65534"), "{}", text(&out));
+}
+
+#[test]
+fn readme_and_skill_tell_a_new_user_what_they_need() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let two = readme
+        .split("## Two commands")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Two commands section");
+    assert!(two.contains("Rust") && two.contains("npm"), "{two}");
+    assert!(
+        readme.contains("| `2` | usage error"),
+        "README: exit code 2"
+    );
+    let skill = std::fs::read_to_string(root.join("skill/SKILL.md")).expect("SKILL.md");
+    let front = skill.split("---").nth(1).expect("front matter");
+    assert!(
+        front.contains(r#""requires": { "bins": ["clawlink", "clawlinkd"] }"#),
+        "{front}"
+    );
+    for needle in [
+        "cargo install --locked",
+        "systemctl --user enable --now clawlinkd",
+        "**It blocks**",
+        "clawlink relay send --to FROM",
+        "clawlink nexus send SESSION",
+        "`webhook`",
+        "--token-file",
+    ] {
+        assert!(skill.contains(needle), "SKILL.md lacks {needle}");
+    }
+    // Every command the skill shows exists in this clawlink.
+    for line in skill
+        .lines()
+        .filter(|l| l.trim_start().starts_with("clawlink "))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let sub: Vec<&str> = words[1..]
+            .iter()
+            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            .take(2)
+            .copied()
+            .collect();
+        let out = run(Command::new(bin("clawlink")).args(&sub).arg("--help"));
+        assert!(out.status.success(), "SKILL.md: `{line}`: {}", text(&out));
+    }
 }

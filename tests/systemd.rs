@@ -276,6 +276,12 @@ fn a_state_symlink_to_a_directory_we_do_not_own_or_others_can_write_is_refused()
             });
             let log = svc.proc.log_text();
             assert!(!status.success(), "{unit}, {what}: started anyway\n{log}");
+            let first = log.lines().last().unwrap_or_default();
+            assert_eq!(
+                first.matches(needle).count(),
+                1,
+                "{unit}, {what}: said twice: {first}"
+            );
             assert!(log.contains(needle), "{unit}, {what}: {log}");
             assert!(
                 log.contains("resolved to") || what.starts_with("link"),
