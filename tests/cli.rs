@@ -571,7 +571,9 @@ fn readme_and_skill_tell_a_new_user_what_they_need() {
         let words: Vec<&str> = line.split_whitespace().collect();
         let sub: Vec<&str> = words[1..]
             .iter()
-            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            .take_while(|w| {
+                !w.starts_with('-') && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            })
             .take(2)
             .copied()
             .collect();
