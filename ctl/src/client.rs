@@ -50,6 +50,17 @@ impl From<std::io::Error> for ClientError {
     }
 }
 
+/// Why a subscription ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The callback asked to stop.
+    Stopped,
+    /// The daemon announced its shutdown.
+    Shutdown,
+    /// The daemon closed the connection without a word (it crashed or was killed).
+    Closed,
+}
+
 /// A connected, handshaken control connection.
 pub struct Client {
     reader: BufReader<Stream>,
@@ -168,22 +179,25 @@ impl Client {
     }
 
     /// Turns the connection into a subscription; `on_event` is called per event until it
-    /// returns `false` or the daemon closes.
+    /// returns `false` or the daemon shuts down or closes; the answer says which.
     pub fn subscribe(
         mut self,
         request: &Request,
         mut on_event: impl FnMut(Event) -> bool,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Ended, ClientError> {
         self.call_raw(request, Some(HANDSHAKE_DEADLINE))?;
         self.reader.get_ref().set_recv_timeout(None)?;
         while let Some(line) = read_frame(&mut self.reader, MAX_FRAME)? {
             let event: Event = serde_json::from_str(&line)
                 .map_err(|e| ClientError::Protocol(format!("bad event: {e}")))?;
             let shutdown = matches!(event, Event::Shutdown);
-            if !on_event(event) || shutdown {
-                break;
+            if !on_event(event) {
+                return Ok(Ended::Stopped);
+            }
+            if shutdown {
+                return Ok(Ended::Shutdown);
             }
         }
-        Ok(())
+        Ok(Ended::Closed)
     }
 }

@@ -7,8 +7,13 @@
 //! | data dir | `--data-dir`, `$CLAWLINK_DATA_DIR`, `$STATE_DIRECTORY` (systemd), `$XDG_STATE_HOME/clawlink`, `~/.local/state/clawlink` |
 //! | config | `--config`, `$CLAWLINK_CONFIG`, `$XDG_CONFIG_HOME/clawlink/config.toml`, `~/.config/clawlink/config.toml` |
 //!
-//! Directories the daemon creates for itself are made 0700 and then checked: they must be
-//! real directories (not symlinks), owned by the current user, and not readable by others.
+//! Directories the daemon uses (socket dir, data dir) are judged the way ssh judges the paths
+//! to its keys ([`ensure_private_dir`]): a missing one is created 0700; an existing one must be a
+//! directory owned by us that nobody else can write to (mode 0755 is fine: the socket is 0600,
+//! every peer's uid is checked, and the daemon's umask 077 keeps every file it creates private),
+//! and every directory above it must be owned by root or us and not writable by others unless
+//! it is sticky (like `/tmp`). A symlink is followed and its target judged: systemd's
+//! `DynamicUser=yes` makes `$STATE_DIRECTORY` a root-owned symlink into `/var/lib/private/`.
 
 use std::fs;
 use std::io;
@@ -104,13 +109,18 @@ pub enum PrivateDirError {
     },
 }
 
-/// Creates `dir` (and parents) with mode 0700 if missing, then checks that it is a directory,
-/// not a symlink, owned by us, and has no group/other permissions (which it then tightens
-/// only if we created it; an existing loose directory is an error).
+/// Creates `dir` (and parents) with mode 0700 if missing, then judges it as ssh judges paths:
+/// the directory, or the target of a symlink owned by root or us, must be owned by us and not
+/// writable by group or others; every directory above it must be owned by root or us and not
+/// writable by others unless sticky. A directory we just created is tightened to 0700.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
     let io_err = |source| PrivateDirError::Io {
         path: dir.to_path_buf(),
         source,
+    };
+    let unsafe_dir = |reason: String| PrivateDirError::Unsafe {
+        path: dir.to_path_buf(),
+        reason,
     };
     let created = match fs::symlink_metadata(dir) {
         Ok(_) => false,
@@ -124,35 +134,80 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
         }
         Err(e) => return Err(io_err(e)),
     };
-    let meta = fs::symlink_metadata(dir).map_err(io_err)?;
-    let unsafe_dir = |reason: &str| PrivateDirError::Unsafe {
-        path: dir.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    if meta.file_type().is_symlink() {
-        return Err(unsafe_dir("is a symlink"));
+    let link = fs::symlink_metadata(dir).map_err(io_err)?;
+    if link.file_type().is_symlink() && !trusted_owner(link.uid()) {
+        return Err(unsafe_dir(format!(
+            "is a symlink owned by uid {}; only a symlink owned by root or by us (uid {}) is followed",
+            link.uid(),
+            euid()
+        )));
     }
+    let real = fs::canonicalize(dir).map_err(io_err)?;
+    let meta = fs::metadata(&real).map_err(io_err)?;
+    let shown = if real.as_path() == dir {
+        String::new()
+    } else {
+        format!(" (resolved to {})", real.display())
+    };
     if !meta.is_dir() {
-        return Err(unsafe_dir("is not a directory"));
+        return Err(unsafe_dir(format!("is not a directory{shown}")));
     }
     if meta.uid() != euid() {
-        return Err(unsafe_dir(&format!(
-            "is owned by uid {}, not by us (uid {})",
+        return Err(unsafe_dir(format!(
+            "is owned by uid {}, not by us (uid {}){shown}; chown it or choose another directory",
             meta.uid(),
             euid()
         )));
     }
-    if meta.mode() & 0o077 != 0 {
+    if meta.mode() & 0o022 != 0 {
         if created {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err)?;
+            fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).map_err(io_err)?;
         } else {
-            return Err(unsafe_dir(&format!(
-                "has mode {:o}; it must not be accessible to group or others (chmod 700 it)",
+            return Err(unsafe_dir(format!(
+                "has mode {:o}{shown}; others can write to it (chmod go-w it)",
                 meta.mode() & 0o777
             )));
         }
     }
+    if let Some(parent) = real.parent() {
+        check_ancestors(parent).map_err(unsafe_dir)?;
+    }
+    if link.file_type().is_symlink() {
+        // Whoever can write where the link lives could point it elsewhere.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let parent = fs::canonicalize(parent).map_err(io_err)?;
+            check_ancestors(&parent).map_err(unsafe_dir)?;
+        }
+    }
     Ok(())
+}
+
+/// `start` and every directory above it: owned by root or us, and not writable by others
+/// unless sticky (where only a file's owner may rename or remove it).
+fn check_ancestors(start: &Path) -> Result<(), String> {
+    for dir in start.ancestors() {
+        let m = fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if !trusted_owner(m.uid()) {
+            return Err(format!(
+                "{} above it is owned by uid {}, who could replace it",
+                dir.display(),
+                m.uid()
+            ));
+        }
+        if m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0 {
+            return Err(format!(
+                "{} above it has mode {:o}: others could replace it (chmod go-w it)",
+                dir.display(),
+                m.mode() & 0o777
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Root or us: the owners a path component may have (ssh's rule).
+fn trusted_owner(uid: u32) -> bool {
+    uid == 0 || uid == euid()
 }
 
 #[cfg(test)]
@@ -160,24 +215,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn private_dir_is_created_0700_and_loose_or_symlinked_ones_are_refused(
-    ) -> Result<(), Box<dyn std::error::Error>> {
+    fn private_dir_is_judged_like_ssh_judges_paths() -> Result<(), Box<dyn std::error::Error>> {
         let base = std::env::temp_dir().join(format!("clawlink-paths-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         let d = base.join("a/b");
         ensure_private_dir(&d)?;
         assert_eq!(fs::metadata(&d)?.mode() & 0o777, 0o700);
-        let loose = base.join("loose");
-        fs::create_dir(&loose)?;
-        fs::set_permissions(&loose, fs::Permissions::from_mode(0o755))?;
+        let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m));
+        let readable = base.join("readable");
+        fs::create_dir(&readable)?;
+        mode(&readable, 0o755)?;
+        ensure_private_dir(&readable)?;
+        let writable = base.join("writable");
+        fs::create_dir(&writable)?;
+        mode(&writable, 0o775)?;
         assert!(matches!(
-            ensure_private_dir(&loose),
+            ensure_private_dir(&writable),
             Err(PrivateDirError::Unsafe { .. })
         ));
-        let link = base.join("link");
-        std::os::unix::fs::symlink(&d, &link)?;
+        // systemd's DynamicUser layout: a 0700 `private/` holding the real dir, and a link to it.
+        let private = base.join("private");
+        fs::create_dir(&private)?;
+        mode(&private, 0o700)?;
+        fs::create_dir(private.join("state"))?;
+        let link = base.join("state");
+        std::os::unix::fs::symlink("private/state", &link)?;
+        ensure_private_dir(&link)?;
+        let loose_link = base.join("loose");
+        std::os::unix::fs::symlink(&writable, &loose_link)?;
         assert!(matches!(
-            ensure_private_dir(&link),
+            ensure_private_dir(&loose_link),
+            Err(PrivateDirError::Unsafe { .. })
+        ));
+        let open_parent = writable.join("sub");
+        fs::create_dir(&open_parent)?;
+        mode(&open_parent, 0o700)?;
+        assert!(matches!(
+            ensure_private_dir(&open_parent),
             Err(PrivateDirError::Unsafe { .. })
         ));
         fs::remove_dir_all(&base)?;

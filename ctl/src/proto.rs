@@ -275,6 +275,10 @@ pub struct NewContact {
     /// Free-text description.
     #[serde(default)]
     pub desc: String,
+    /// When it was first added (RFC 3339), for contacts imported from the seed's
+    /// `contacts.json` (`addedAt`); absent means now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_at: Option<String>,
 }
 
 /// A contact as listed: the token is never included, only whether one is set.
@@ -330,6 +334,9 @@ pub struct ImportReply {
     /// Nexus sessions taken over.
     #[serde(default)]
     pub nexus_sessions: u64,
+    /// Contacts not imported, each with why (`NAME: reason`); the others were imported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 /// Params of [`Request::Send`]: the seed's `send` flags plus delivery options.
@@ -684,6 +691,7 @@ mod tests {
             url: "ws://x".into(),
             token: Secret::new("tok-123"),
             desc: String::new(),
+            added_at: None,
         };
         assert!(!format!("{c:?}").contains("tok-123"));
     }

@@ -22,13 +22,14 @@ use tokio_util::task::TaskTracker;
 /// Command-line options of the agent daemon.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Config file [default: $XDG_CONFIG_HOME/clawlink/config.toml]
-    #[arg(long, env = "CLAWLINK_CONFIG")]
+    /// Config file; an error if it does not exist [default: $CLAWLINK_CONFIG, else
+    /// $XDG_CONFIG_HOME/clawlink/config.toml; either may be missing, then every key has its default]
+    #[arg(long)]
     pub config: Option<PathBuf>,
     /// Data directory [default: $STATE_DIRECTORY or $XDG_STATE_HOME/clawlink]
     #[arg(long, env = "CLAWLINK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Control socket [default: $XDG_RUNTIME_DIR/clawlink/clawlink.sock]
+    /// Control socket [default: $XDG_RUNTIME_DIR/clawlink/clawlink.sock, else /tmp/clawlink-$UID/clawlink.sock]
     #[arg(long, env = "CLAWLINK_SOCKET")]
     pub socket: Option<PathBuf>,
     /// Webhook listen address HOST:PORT, or "off" (overrides listen.addr)
@@ -59,7 +60,7 @@ pub async fn run(
     mut reload: tokio::sync::mpsc::UnboundedReceiver<()>,
 ) -> anyhow::Result<()> {
     let config_path = crate::config::resolve_path(args.config.as_deref());
-    let mut config = Config::load(&config_path)?;
+    let mut config = Config::load(&config_path, args.config.is_some())?;
     if let Some(listen) = args.listen {
         config.listen.addr = listen;
         config.validate()?;
@@ -167,6 +168,10 @@ pub async fn run(
             Some(()) = reload.recv() => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 state.config.reload();
+                // Pollers read their interval from atomics, not from the config.
+                if let Ok(nexus) = state.transport::<crate::nexus::Nexus>() {
+                    nexus.configure(&state.config().nexus);
+                }
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             }
         }

@@ -1,9 +1,15 @@
 //! The agent daemon's configuration file (TOML).
 //!
 //! Found at `--config`, `$CLAWLINK_CONFIG`, else `$XDG_CONFIG_HOME/clawlink/config.toml`.
-//! A missing file means "all defaults": the daemon runs with no config at all. Unknown keys
-//! are errors that name the key. SIGHUP re-reads the file; settings that need a new socket
-//! (listen address) are applied at the next start and say so in the log.
+//! A missing file at the default path or at `$CLAWLINK_CONFIG` means "all defaults" (the daemon
+//! runs with no config at all, and a service unit can point at a file that may not exist); a
+//! missing file named by `--config` is an error, since it is most likely a typo. Unknown keys
+//! are errors that name the key; syntax errors give the line and column.
+//!
+//! SIGHUP re-reads the file ([`reload`]). Settings read at each use are applied at once; the
+//! ones bound at start (the webhook's address, token and body cap, the gateway client's
+//! timeouts, the relay ping interval, turning `[local_gateway]` on) keep their running value,
+//! and the log names each of them as needing a restart.
 //!
 //! ```toml
 //! [listen]                      # the inbound webhook (POST /message)
@@ -37,8 +43,10 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod reload;
+
 /// The whole file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Webhook listener.
@@ -56,7 +64,7 @@ pub struct Config {
 }
 
 /// `[listen]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ListenConfig {
     /// `HOST:PORT`, or `off`.
@@ -93,7 +101,7 @@ impl ListenConfig {
 }
 
 /// `[local_gateway]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalGatewayConfig {
     /// Gateway URL.
@@ -114,7 +122,7 @@ fn default_method() -> String {
 }
 
 /// `[gateway]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Close a warm connection after this many idle seconds.
@@ -133,7 +141,7 @@ impl Default for GatewayConfig {
 }
 
 /// `[outbox]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxConfig {
     /// Default time to live of an outbound message.
@@ -147,7 +155,7 @@ impl Default for OutboxConfig {
 }
 
 /// `[nexus]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NexusConfig {
     /// Default server.
@@ -170,7 +178,7 @@ impl Default for NexusConfig {
 }
 
 /// `[relay]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RelayConfig {
     /// Seconds between WebSocket pings to a relay; three silent intervals mean a dead link.
@@ -186,17 +194,38 @@ impl Default for RelayConfig {
 }
 
 impl Config {
-    /// Reads `path`; a missing file gives the defaults.
-    pub fn load(path: &Path) -> anyhow::Result<Config> {
+    /// Reads `path`; a missing file gives the defaults unless `required` (it was named by
+    /// `--config`), which makes it an error.
+    pub fn load(path: &Path, required: bool) -> anyhow::Result<Config> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Config::default())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "config {}: no such file (--config must name an existing file; \
+                 drop the option to run with the defaults)",
+                path.display()
+            ),
             Err(e) => anyhow::bail!("config {}: {e}", path.display()),
         };
-        let cfg: Config = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("config {}: {}", path.display(), e.message()))?;
+        let cfg =
+            Self::parse(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Parses TOML text; an error says where: `line L, column C: what`.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| match e.span() {
+            Some(span) => {
+                let before = text.get(..span.start).unwrap_or(text);
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {column}: {}", e.message().trim_end())
+            }
+            None => e.message().trim_end().to_string(),
+        })
     }
 
     /// Checks relations between fields.
@@ -245,5 +274,17 @@ mod tests {
             .unwrap_or_default();
         assert!(cfg.validate().is_ok());
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column() {
+        let err = Config::parse("[outbox]\nttl_secs = 5\n[gateway\n")
+            .err()
+            .unwrap_or_default();
+        assert!(err.starts_with("line 3, column "), "{err}");
+        let err = Config::parse("[outbox]\n  ttl_secs = \"x\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(err.starts_with("line 2, column 14:"), "{err}");
     }
 }

@@ -33,14 +33,20 @@ impl LiveConfig {
     }
 
     /// Reloads from the file; a file that does not load leaves the configuration unchanged.
+    /// Settings bound at start keep their running value and are logged as needing a restart
+    /// ([`crate::config::reload`]).
     pub fn reload(&self) {
-        match Config::load(&self.path) {
+        match Config::load(&self.path, false) {
             Ok(new) => {
-                if new.listen.addr != self.get().listen.addr {
-                    tracing::warn!("listen.addr changed; the new address is used after a restart");
+                let r = crate::config::reload::merge(&self.get(), new);
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(r.effective);
+                if !r.restart_needed.is_empty() {
+                    tracing::warn!(
+                        "configuration changed but NOT applied until clawlinkd restarts: {}",
+                        r.restart_needed.join(", ")
+                    );
                 }
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
-                tracing::info!(config = %self.path.display(), "configuration reloaded");
+                tracing::info!(config = %self.path.display(), applied = %r.applied.join(", "), "configuration reloaded");
             }
             Err(e) => tracing::error!("configuration NOT reloaded: {e:#}"),
         }

@@ -14,7 +14,7 @@ pub struct Daemon {
     pub data_dir: PathBuf,
     /// Control socket.
     pub socket: PathBuf,
-    /// Config file (may not exist).
+    /// Config file (empty until `write_config`).
     pub config: PathBuf,
     /// Webhook address.
     pub listen: SocketAddr,
@@ -37,6 +37,8 @@ impl Daemon {
         let data_dir = dir.path().join("data");
         let socket = dir.path().join("run/clawlink.sock");
         let config = dir.path().join("config.toml");
+        // `--config` must name an existing file; an empty one means every default.
+        std::fs::write(&config, "").expect("write an empty config");
         Daemon {
             data_dir,
             socket,

@@ -1,5 +1,6 @@
 //! `contacts add|list|remove` and `import --from-skill DIR` (the seed's files).
 
+use super::secret_arg::TokenArgs;
 use super::{out, Ctx};
 use clap::{Args, Subcommand};
 use clawlink::client::ClientError;
@@ -13,16 +14,19 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum ContactsCmd {
-    /// Add or replace a contact.
+    /// Add or replace a contact. Its token (stored in the daemon, never printed) comes from
+    /// --token, --token-file or $CLAWLINK_TOKEN.
     Add {
+        /// Name to send to (`clawlink send --to NAME`): 1-64 printable characters.
         #[arg(long)]
         name: String,
-        /// ws://HOST:PORT (an OpenClaw gateway) or relay://HOST:PORT/ID.
+        /// ws://HOST:PORT or wss://HOST (an OpenClaw gateway), or relay://HOST:PORT/ID.
         #[arg(long)]
         url: String,
-        /// Gateway token (stored in the daemon; never printed).
-        #[arg(long, default_value = "")]
-        token: String,
+        // The gateway token.
+        #[command(flatten)]
+        token: TokenArgs,
+        /// Free-text description, shown by `contacts list`.
         #[arg(long, default_value = "")]
         desc: String,
     },
@@ -30,6 +34,7 @@ pub enum ContactsCmd {
     List,
     /// Remove a contact.
     Remove {
+        /// The contact's name (see `clawlink contacts list`).
         #[arg(long)]
         name: String,
     },
@@ -37,7 +42,9 @@ pub enum ContactsCmd {
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// The seed skill's directory (holding contacts.json and/or relay-config.json).
+    /// The seed skill's directory (holding contacts.json and/or relay-config.json). A contact
+    /// with an http:// or https:// URL is taken as ws:// or wss://, as the seed did; one that is
+    /// still invalid is skipped with a warning.
     #[arg(long, required_unless_present = "from_nexus")]
     from_skill: Option<PathBuf>,
     /// The Nexus protocol CLI's sessions directory (e.g. ~/.config/messaging/sessions): the
@@ -47,7 +54,6 @@ pub struct ImportArgs {
 }
 
 pub fn contacts(ctx: &Ctx, c: ContactsCmd) -> Result<ExitCode, ClientError> {
-    let mut client = ctx.connect()?;
     match c {
         ContactsCmd::Add {
             name,
@@ -55,19 +61,21 @@ pub fn contacts(ctx: &Ctx, c: ContactsCmd) -> Result<ExitCode, ClientError> {
             token,
             desc,
         } => {
-            let v: ContactView = client.call(
+            let token = token.resolve(true)?.unwrap_or_default();
+            let v: ContactView = ctx.connect()?.call(
                 &Request::ContactsAdd(NewContact {
                     name,
                     url,
-                    token: Secret::new(token),
+                    token,
                     desc,
+                    added_at: None,
                 }),
                 None,
             )?;
             out::done(ctx, &v, &format!("contact {:?} saved ({})", v.name, v.url));
         }
         ContactsCmd::List => {
-            let list: Vec<ContactView> = client.call(&Request::ContactsList, None)?;
+            let list: Vec<ContactView> = ctx.connect()?.call(&Request::ContactsList, None)?;
             if ctx.json {
                 out::json(&list);
             } else if list.is_empty() {
@@ -84,7 +92,7 @@ pub fn contacts(ctx: &Ctx, c: ContactsCmd) -> Result<ExitCode, ClientError> {
             }
         }
         ContactsCmd::Remove { name } => {
-            let c: Count = client.call(
+            let c: Count = ctx.connect()?.call(
                 &Request::ContactsRemove(NameParam { name: name.clone() }),
                 None,
             )?;
@@ -98,37 +106,54 @@ fn local(msg: String) -> ClientError {
     ClientError::Api(ApiError::new("bad_input", msg))
 }
 
-/// Reads the seed's `contacts.json`: either a list of `{name,url,token,desc}` or a map of
-/// name → `{url,token,desc}`.
-fn read_contacts(path: &std::path::Path) -> Result<Vec<NewContact>, ClientError> {
+/// The seed's `contacts.json`: either a list of `{name,url,token,description,addedAt}` or a
+/// map of name → `{url,token,description,addedAt}` (`desc` is read too). An `http(s)://` URL
+/// becomes `ws(s)://`, as the seed's own client did; each rewrite is returned as a note.
+fn read_contacts(path: &std::path::Path) -> Result<(Vec<NewContact>, Vec<String>), ClientError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| local(format!("{}: {e}", path.display())))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| local(format!("{}: not JSON: {e}", path.display())))?;
-    let field = |v: &serde_json::Value, k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let one = |name: String, v: &serde_json::Value| NewContact {
-        name,
-        url: field(v, "url"),
-        token: Secret::new(field(v, "token")),
-        desc: field(v, "desc"),
-    };
-    match &value {
-        serde_json::Value::Array(items) => {
-            Ok(items.iter().map(|v| one(field(v, "name"), v)).collect())
+    let field =
+        |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let mut notes = Vec::new();
+    let mut one = |name: String, v: &serde_json::Value| {
+        let mut url = field(v, "url").unwrap_or_default();
+        for (from, to) in [("http://", "ws://"), ("https://", "wss://")] {
+            if let Some(rest) = url.strip_prefix(from) {
+                let rewritten = format!("{to}{rest}");
+                notes.push(format!(
+                    "contact {name:?}: {url} taken as {rewritten}, as the seed did"
+                ));
+                url = rewritten;
+            }
         }
+        NewContact {
+            url,
+            token: Secret::new(field(v, "token").unwrap_or_default()),
+            desc: field(v, "description")
+                .or_else(|| field(v, "desc"))
+                .unwrap_or_default(),
+            added_at: field(v, "addedAt"),
+            name,
+        }
+    };
+    let contacts = match &value {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|v| one(field(v, "name").unwrap_or_default(), v))
+            .collect(),
         serde_json::Value::Object(map) if map.values().all(|v| v.is_object()) => {
-            Ok(map.iter().map(|(k, v)| one(k.clone(), v)).collect())
+            map.iter().map(|(k, v)| one(k.clone(), v)).collect()
         }
-        _ => Err(local(format!(
-            "{}: expected a list of contacts or a map of name → contact",
-            path.display()
-        ))),
-    }
+        _ => {
+            return Err(local(format!(
+                "{}: expected a list of contacts or a map of name → contact",
+                path.display()
+            )))
+        }
+    };
+    Ok((contacts, notes))
 }
 
 pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<ExitCode, ClientError> {
@@ -138,7 +163,9 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<ExitCode, ClientError> {
         let contacts_file = dir.join("contacts.json");
         let relay_file = dir.join("relay-config.json");
         if contacts_file.exists() {
-            params.contacts = read_contacts(&contacts_file)?;
+            let (contacts, notes) = read_contacts(&contacts_file)?;
+            params.contacts = contacts;
+            notes.iter().for_each(|n| eprintln!("clawlink: {n}"));
         }
         if relay_file.exists() {
             let text = std::fs::read_to_string(&relay_file)
@@ -172,6 +199,11 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<ExitCode, ClientError> {
     } else {
         String::new()
     };
+    if !ctx.json {
+        for s in &r.skipped {
+            eprintln!("clawlink: warning: skipped contact {s}");
+        }
+    }
     out::done(
         ctx,
         &r,

@@ -2,9 +2,9 @@
 
 use super::{out, Ctx};
 use clap::{Args, Subcommand};
-use clawlink::client::{Client, ClientError};
+use clawlink::client::{Client, ClientError, Ended};
 use clawlink::proto::{
-    AckParams, Count, Event, IdParam, InboxMessage, InboxQuery, ListenParams, Request,
+    AckParams, ApiError, Count, Event, IdParam, InboxMessage, InboxQuery, ListenParams, Request,
 };
 use std::process::ExitCode;
 
@@ -30,15 +30,23 @@ pub struct InboxArgs {
 #[derive(Subcommand)]
 enum InboxCmd {
     /// Show one message and mark it read.
-    Read { id: u64 },
+    Read {
+        /// The message id (see `clawlink inbox`).
+        id: u64,
+    },
     /// Mark a message (or all) read.
     Ack {
+        /// The message id (see `clawlink inbox`).
         id: Option<u64>,
+        /// Mark every message read.
         #[arg(long, conflicts_with = "id")]
         all: bool,
     },
     /// Delete a message.
-    Rm { id: u64 },
+    Rm {
+        /// The message id (see `clawlink inbox`).
+        id: u64,
+    },
 }
 
 #[derive(Args)]
@@ -136,12 +144,14 @@ pub fn inbox(ctx: &Ctx, a: InboxArgs) -> Result<ExitCode, ClientError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Follows the inbox until Ctrl-C. The daemon going away (shut down, crashed, restarted) is
+/// an error, exit 1: a script that relies on `listen` must notice and start it again.
 pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode, ClientError> {
     let client = ctx.connect()?;
     if !ctx.json {
         eprintln!("listening for messages (Ctrl-C to stop)...");
     }
-    client.subscribe(
+    let ended = client.subscribe(
         &Request::Listen(ListenParams { source: a.source }),
         |event| {
             if ctx.json {
@@ -162,5 +172,18 @@ pub fn listen(ctx: &Ctx, a: ListenArgs) -> Result<ExitCode, ClientError> {
             std::io::stdout().flush().is_ok()
         },
     )?;
-    Ok(ExitCode::SUCCESS)
+    match ended {
+        Ended::Stopped => Ok(ExitCode::SUCCESS),
+        Ended::Shutdown | Ended::Closed => Err(ClientError::Api(
+            ApiError::new(
+                "daemon_gone",
+                if ended == Ended::Shutdown {
+                    "clawlinkd shut down; listening stopped"
+                } else {
+                    "clawlinkd closed the connection; listening stopped"
+                },
+            )
+            .with_hint("messages that arrive meanwhile wait in the inbox (`clawlink inbox --unread`); start clawlinkd and run `clawlink listen` again"),
+        )),
+    }
 }

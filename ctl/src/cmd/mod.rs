@@ -2,18 +2,24 @@
 //! the result for a human or, with `--json`, as JSON on stdout.
 //!
 //! Exit codes: 0 success; 1 error (daemon down, bad input, refused by the peer, ...);
+//! 2 usage error (a wrong or missing option; nothing was sent to the daemon);
 //! 3 `send` accepted into the outbox but not delivered yet (the daemon keeps retrying).
+//!
+//! Errors go to stderr as `clawlink: WHAT` and a line saying what to do next; with `--json`
+//! they go to stdout as `{"ok":false,"error":{"code":...,"message":...,"hint":...}}`, the shape
+//! of the control protocol's own errors.
 
 mod contacts;
 mod inbox;
 mod nexus;
 mod out;
 mod relay;
+mod secret_arg;
 mod send;
 
 use clap::{Parser, Subcommand};
 use clawlink::client::{Client, ClientError};
-use clawlink::proto::{Request, StatusReply};
+use clawlink::proto::{ApiError, Request, StatusReply};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,12 +27,13 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "clawlink", version, about, long_about = None)]
 pub struct Cli {
-    /// Control socket [default: $CLAWLINK_SOCKET, $XDG_RUNTIME_DIR/clawlink/clawlink.sock]
-    #[arg(long, global = true)]
+    /// Control socket [default: $CLAWLINK_SOCKET, else $XDG_RUNTIME_DIR/clawlink/clawlink.sock,
+    /// else /tmp/clawlink-$UID/clawlink.sock]
+    #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// Print JSON for machines instead of text for humans.
+    /// Print JSON for machines instead of text for humans (errors too, on stdout).
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,7 +44,7 @@ enum Command {
     Status,
     /// List inbox messages (newest last), or read / ack / rm one.
     Inbox(inbox::InboxArgs),
-    /// Follow inbound messages live until Ctrl-C.
+    /// Follow inbound messages live. Blocks until Ctrl-C; exits 1 if the daemon goes away.
     Listen(inbox::ListenArgs),
     /// Manage contacts (name → gateway URL and token, or relay://HOST:PORT/ID).
     #[command(subcommand)]
@@ -58,6 +65,58 @@ enum Command {
     Nexus(nexus::NexusCmd),
     /// Stop the daemon gracefully.
     Shutdown,
+}
+
+/// Exit code of a usage error (as clap's own).
+pub const EXIT_USAGE: u8 = 2;
+
+/// A usage error found after parsing (a missing secret, an unreadable --token-file, ...).
+pub fn usage(msg: impl Into<String>) -> ClientError {
+    ClientError::Api(ApiError::new("usage", msg))
+}
+
+/// A usage error with a hint.
+pub fn usage_with_hint(msg: impl Into<String>, hint: &str) -> ClientError {
+    ClientError::Api(ApiError::new("usage", msg).with_hint(hint))
+}
+
+/// The error as the protocol's error object (code, message, what to do).
+fn api_error(e: &ClientError) -> ApiError {
+    let code = match e {
+        ClientError::Api(a) => return a.clone(),
+        ClientError::DaemonDown { .. } => "daemon_down",
+        ClientError::PermissionDenied { .. } => "permission_denied",
+        ClientError::VersionMismatch(_) => "version_mismatch",
+        ClientError::Protocol(_) => "protocol",
+    };
+    let text = e.to_string();
+    let (message, hint) = match text.split_once('\n') {
+        Some((m, h)) => (m.to_string(), Some(h.trim().to_string())),
+        None => (text, None),
+    };
+    ApiError {
+        code: code.into(),
+        message,
+        hint,
+    }
+}
+
+/// Prints `e` (JSON on stdout with `--json`, else text on stderr) and picks the exit code.
+pub fn fail(json: bool, e: &ClientError) -> ExitCode {
+    let err = api_error(e);
+    if json {
+        out::json(&serde_json::json!({ "ok": false, "error": err }));
+    } else {
+        eprintln!("clawlink: {}", err.message);
+        if let Some(h) = &err.hint {
+            eprintln!("  {h}");
+        }
+    }
+    if err.code == "usage" {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Shared context of a command.

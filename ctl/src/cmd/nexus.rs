@@ -11,70 +11,100 @@ use clawlink::client::ClientError;
 use clawlink::proto::{NexusReply, NexusRequest, Request};
 use std::process::ExitCode;
 
+/// `--url` of the Nexus commands.
+const URL_HELP: &str =
+    "Nexus server [default: $NEXUS_URL, else [nexus] url in the config, else https://messaging.md]";
+/// The session id argument.
+const SID_HELP: &str = "Session id (see `clawlink nexus sessions`)";
+
 #[derive(Subcommand)]
 pub enum NexusCmd {
     /// Create a session (with --creator-agent-id, join it and keep its key).
     Create {
+        /// Session lifetime in seconds [default: the server's].
         #[arg(long)]
         ttl: Option<u64>,
+        /// Most agents that may join [default: the server's].
         #[arg(long)]
         max_agents: Option<u32>,
+        /// First message of the session, shown to whoever joins.
         #[arg(long)]
         greeting: Option<String>,
+        /// Join the new session as this agent id (the daemon then polls it).
         #[arg(long)]
         creator_agent_id: Option<String>,
-        #[arg(long)]
+        #[arg(long, help = URL_HELP)]
         url: Option<String>,
     },
     /// Session status.
     Status {
+        #[arg(help = SID_HELP)]
         sid: String,
-        #[arg(long)]
+        #[arg(long, help = URL_HELP)]
         url: Option<String>,
     },
     /// Join a session; the daemon then polls it continuously.
     Join {
+        #[arg(help = SID_HELP)]
         sid: String,
+        /// Your agent id in the session.
         #[arg(long)]
         agent_id: String,
-        #[arg(long)]
+        #[arg(long, help = URL_HELP)]
         url: Option<String>,
     },
     /// Leave a session (frees the slot, forgets local state).
-    Leave { sid: String },
+    Leave {
+        #[arg(help = SID_HELP)]
+        sid: String,
+    },
     /// Generate a pairing code and link.
     Pair {
+        #[arg(help = SID_HELP)]
         sid: String,
-        #[arg(long)]
+        #[arg(long, help = URL_HELP)]
         url: Option<String>,
     },
     /// Claim a pairing code (joins the session).
     Claim {
+        /// The pairing code, e.g. PEARL-FOCAL-S5SJV.
         code: String,
+        /// Your agent id in the session.
         #[arg(long)]
         agent_id: String,
-        #[arg(long)]
+        #[arg(long, help = URL_HELP)]
         url: Option<String>,
     },
     /// Pairing code state.
     PairStatus {
+        /// The pairing code.
         code: String,
-        #[arg(long)]
+        #[arg(long, help = URL_HELP)]
         url: Option<String>,
     },
     /// Send a message (agent id and session key added automatically).
-    Send { sid: String, text: String },
+    Send {
+        #[arg(help = SID_HELP)]
+        sid: String,
+        /// The text.
+        text: String,
+    },
     /// Poll messages (without --after: from the stored cursor, which advances).
     Poll {
+        #[arg(help = SID_HELP)]
         sid: String,
+        /// Only messages after this cursor (the stored cursor is left alone).
         #[arg(long)]
         after: Option<String>,
+        /// Include the session's members in the answer.
         #[arg(long)]
         members: bool,
     },
     /// Renew the session's TTL.
     Renew {
+        #[arg(help = SID_HELP)]
         sid: String,
+        /// New lifetime in seconds [default: the session's].
         #[arg(long)]
         ttl: Option<u64>,
     },

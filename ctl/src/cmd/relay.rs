@@ -1,37 +1,54 @@
 //! `relay setup|register|send|poll|users|listen`: the seed's `relay-client.js` commands.
 
+use super::secret_arg::{SecretSource, RELAY_SECRET_ENV};
+use super::usage_with_hint;
 use super::{out, Ctx};
 use clap::Subcommand;
 use clawlink::client::ClientError;
 use clawlink::proto::{InboxMessage, RelayRequest, Request, SendReply};
-use clawlink::Secret;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// `--relay URL` of the relay commands.
+const RELAY_HELP: &str =
+    "Relay server URL, e.g. http://relay.example:3900 [default: the one saved by `relay setup`]";
 
 #[derive(Subcommand)]
 pub enum RelayCmd {
     /// Save the default relay server URL.
     Setup {
+        /// Relay server URL, e.g. http://relay.example:3900.
         #[arg(long)]
         relay: String,
     },
     /// Register an id on the relay; the daemon then stays connected and stores every message.
+    /// The secret comes from --secret, --secret-file or $CLAWLINK_RELAY_SECRET.
     Register {
+        /// The id others send to (relay://HOST:PORT/ID).
         #[arg(long)]
         id: String,
+        /// Display name shown in `relay users`.
         #[arg(long, default_value = "")]
         name: String,
-        #[arg(long)]
-        secret: String,
-        #[arg(long)]
+        /// The id's secret; `-` reads it from stdin. A value typed here shows in `ps`: prefer
+        /// --secret-file, `--secret -` or $CLAWLINK_RELAY_SECRET
+        #[arg(long, value_name = "SECRET|-")]
+        secret: Option<String>,
+        /// Read the secret from the first line of FILE
+        #[arg(long, value_name = "FILE", conflicts_with = "secret")]
+        secret_file: Option<PathBuf>,
+        #[arg(long, help = RELAY_HELP)]
         relay: Option<String>,
     },
     /// Send a message to an id on the relay.
     Send {
+        /// The recipient's id (see `clawlink relay users`).
         #[arg(long)]
         to: String,
+        /// The text.
         #[arg(long)]
         message: String,
-        #[arg(long)]
+        #[arg(long, help = RELAY_HELP)]
         relay: Option<String>,
         /// Block until the relay accepted it or it expired.
         #[arg(long)]
@@ -39,20 +56,20 @@ pub enum RelayCmd {
     },
     /// Fetch messages queued on the relay into the inbox and show them.
     Poll {
-        #[arg(long)]
+        #[arg(long, help = RELAY_HELP)]
         relay: Option<String>,
     },
     /// List the relay's users.
     Users {
-        #[arg(long)]
+        #[arg(long, help = RELAY_HELP)]
         relay: Option<String>,
     },
-    /// Follow relay messages live (they are also stored in the inbox).
+    /// Follow relay messages live (they are also stored in the inbox). Blocks until Ctrl-C;
+    /// exits 1 if the daemon goes away.
     Listen,
 }
 
 pub fn relay(ctx: &Ctx, c: RelayCmd) -> Result<ExitCode, ClientError> {
-    let mut client = ctx.connect()?;
     let req = match c {
         RelayCmd::Listen => {
             return super::inbox::listen(ctx, super::inbox::ListenArgs::for_source("relay"));
@@ -62,20 +79,36 @@ pub fn relay(ctx: &Ctx, c: RelayCmd) -> Result<ExitCode, ClientError> {
             id,
             name,
             secret,
+            secret_file,
             relay,
-        } => RelayRequest::Register {
-            relay,
-            id,
-            name,
-            secret: Secret::new(secret),
-        },
+        } => {
+            let secret = SecretSource {
+                value: secret,
+                file: secret_file,
+                env: Some(RELAY_SECRET_ENV),
+                flag: "--secret",
+            }
+            .resolve()?
+            .ok_or_else(|| {
+                usage_with_hint(
+                    "relay register needs the id's secret",
+                    "give --secret-file FILE, --secret - (stdin) or $CLAWLINK_RELAY_SECRET",
+                )
+            })?;
+            RelayRequest::Register {
+                relay,
+                id,
+                name,
+                secret,
+            }
+        }
         RelayCmd::Send {
             to,
             message,
             relay,
             wait,
         } => {
-            let r: SendReply = client.call(
+            let r: SendReply = ctx.connect()?.call(
                 &Request::Relay(RelayRequest::Send {
                     relay,
                     to,
@@ -87,8 +120,9 @@ pub fn relay(ctx: &Ctx, c: RelayCmd) -> Result<ExitCode, ClientError> {
             return Ok(super::send::report(ctx, &r));
         }
         RelayCmd::Poll { relay } => {
-            let list: Vec<InboxMessage> =
-                client.call(&Request::Relay(RelayRequest::Poll { relay }), None)?;
+            let list: Vec<InboxMessage> = ctx
+                .connect()?
+                .call(&Request::Relay(RelayRequest::Poll { relay }), None)?;
             if ctx.json {
                 out::json(&list);
             } else if list.is_empty() {
@@ -107,7 +141,7 @@ pub fn relay(ctx: &Ctx, c: RelayCmd) -> Result<ExitCode, ClientError> {
         RelayRequest::Register { .. } => "register",
         _ => "users",
     };
-    let v = client.call_raw(&Request::Relay(req), None)?;
+    let v = ctx.connect()?.call_raw(&Request::Relay(req), None)?;
     if ctx.json {
         out::json(&v);
         return Ok(ExitCode::SUCCESS);

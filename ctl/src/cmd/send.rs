@@ -1,12 +1,12 @@
 //! `send`, `ping`, `outbox`.
 
+use super::secret_arg::TokenArgs;
 use super::{out, Ctx};
 use clap::Args;
 use clawlink::client::ClientError;
 use clawlink::proto::{
     DeliveryState, OutboxEntry, PingParams, PingReply, Request, SendParams, SendReply,
 };
-use clawlink::Secret;
 use std::process::ExitCode;
 
 /// Exit code of a message accepted into the outbox but not delivered yet.
@@ -14,15 +14,16 @@ pub const EXIT_QUEUED: u8 = 3;
 
 #[derive(Args)]
 pub struct SendArgs {
-    /// Contact name.
+    /// Contact name (see `clawlink contacts list`).
     #[arg(long, conflicts_with = "url", required_unless_present = "url")]
     to: Option<String>,
-    /// Gateway URL (ws://HOST:PORT) or relay://HOST:PORT/ID, instead of a contact.
+    /// Gateway URL (ws://HOST:PORT) or relay://HOST:PORT/ID, instead of a contact; its token
+    /// comes from --token, --token-file or $CLAWLINK_TOKEN.
     #[arg(long)]
     url: Option<String>,
-    /// Gateway token for --url (or to override the contact's).
-    #[arg(long)]
-    token: Option<String>,
+    // The token for --url, or one that overrides the contact's.
+    #[command(flatten)]
+    token: TokenArgs,
     /// The text.
     #[arg(long)]
     message: String,
@@ -45,15 +46,16 @@ pub struct SendArgs {
 
 #[derive(Args)]
 pub struct PingArgs {
-    /// Contact name.
+    /// Contact name (see `clawlink contacts list`).
     #[arg(long, conflicts_with = "url", required_unless_present = "url")]
     to: Option<String>,
-    /// Gateway URL.
+    /// Gateway URL (ws://HOST:PORT); its token comes from --token, --token-file or
+    /// $CLAWLINK_TOKEN (without one, only reachability is checked).
     #[arg(long)]
     url: Option<String>,
-    /// Token (without one, only reachability is checked).
-    #[arg(long)]
-    token: Option<String>,
+    // The token for --url, or one that overrides the contact's.
+    #[command(flatten)]
+    token: TokenArgs,
 }
 
 /// Prints a send outcome and picks the exit code.
@@ -87,10 +89,11 @@ pub fn report(ctx: &Ctx, r: &SendReply) -> ExitCode {
 }
 
 pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode, ClientError> {
+    let token = a.token.resolve(a.url.is_some())?;
     let params = SendParams {
         to: a.to,
         url: a.url,
-        token: a.token.map(Secret::new),
+        token,
         message: a.message,
         from: a.from,
         method: a.method,
@@ -103,10 +106,11 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode, ClientError> {
 }
 
 pub fn ping(ctx: &Ctx, a: PingArgs) -> Result<ExitCode, ClientError> {
+    let token = a.token.resolve(a.url.is_some())?;
     let p = PingParams {
         to: a.to,
         url: a.url,
-        token: a.token.map(Secret::new),
+        token,
     };
     let r: PingReply = ctx.connect()?.call(&Request::Ping(p), None)?;
     let ok = r.reachable && r.auth_ok != Some(false) && r.error.is_none();

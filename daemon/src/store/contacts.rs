@@ -67,7 +67,13 @@ impl Contacts {
             url: c.url,
             token: c.token,
             desc: c.desc,
-            added_ms: crate::time::now_ms(),
+            // An imported contact keeps when it was first added (the seed's `addedAt`).
+            added_ms: c
+                .added_at
+                .as_deref()
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or_else(crate::time::now_ms, |d| d.as_millis() as u64),
         };
         self.tree
             .insert(contact.name.as_bytes(), encode(&contact)?)?;

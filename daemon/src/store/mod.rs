@@ -42,6 +42,12 @@ use tokio::sync::{mpsc, oneshot};
 /// On-disk schema version this build reads and writes.
 pub const SCHEMA_VERSION: u64 = 1;
 
+impl From<clawlink::paths::PrivateDirError> for StoreError {
+    fn from(e: clawlink::paths::PrivateDirError) -> Self {
+        StoreError::Dir(e)
+    }
+}
+
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -53,9 +59,10 @@ pub enum StoreError {
         /// Pid written by the holder, if readable.
         pid: String,
     },
-    /// The data dir is unusable.
+    /// The data dir is unusable. (Not a `source`: the message already holds it, and `{:#}`
+    /// would print it twice.)
     #[error("data directory: {0}")]
-    Dir(#[from] clawlink::paths::PrivateDirError),
+    Dir(clawlink::paths::PrivateDirError),
     /// The store was written by a newer version.
     #[error("the store in {dir} has schema version {found}, newer than this clawlinkd understands ({SCHEMA_VERSION}); upgrade clawlinkd or point --data-dir elsewhere (nothing was changed)")]
     FutureSchema {

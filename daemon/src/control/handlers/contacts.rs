@@ -4,14 +4,23 @@ use super::{json, store_err, Reply};
 use crate::state::State;
 use clawlink::proto::{ApiError, Count, ImportParams, ImportReply, NewContact};
 
+<<<<<<< HEAD
 /// Checks a contact before it is stored: its address must be one some transport accepts.
 fn validate(state: &State, c: &NewContact) -> Result<(), ApiError> {
+=======
+/// What a usable contact URL looks like, for errors.
+const URL_EXAMPLES: &str = "ws://192.168.1.50:18789, wss://gateway.example (an OpenClaw gateway) or relay://relay.example:3900/friend-id (an id on a relay)";
+
+/// Checks a contact before it is stored.
+fn validate(c: &NewContact) -> Result<(), ApiError> {
+>>>>>>> harden-cli
     if c.name.trim().is_empty() || c.name.len() > 64 || c.name.chars().any(char::is_control) {
         return Err(ApiError::new(
             "bad_request",
             "contact name must be 1-64 printable characters",
         ));
     }
+<<<<<<< HEAD
     let url = c.url.as_str();
     if state.transports.for_address(url).is_err() || url.len() > 2048 {
         let kinds: Vec<String> = state
@@ -31,6 +40,12 @@ fn validate(state: &State, c: &NewContact) -> Result<(), ApiError> {
             "ws:// or wss:// for an OpenClaw gateway, relay://HOST:PORT/ID for a relay id",
         ));
     }
+=======
+    check_url(&c.url).map_err(|why| {
+        ApiError::new("bad_request", format!("contact url {:?} {why}", c.url))
+            .with_hint(format!("a valid one looks like {URL_EXAMPLES}"))
+    })?;
+>>>>>>> harden-cli
     if c.desc.len() > 1024 || c.token.expose().len() > 4096 {
         return Err(ApiError::new(
             "bad_request",
@@ -38,6 +53,37 @@ fn validate(state: &State, c: &NewContact) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Whether `url` can ever be sent to: a gateway URL with a host, or a relay address with a
+/// host and an id. Says why not.
+fn check_url(url: &str) -> Result<(), String> {
+    if url.len() > 2048 {
+        return Err("is longer than 2048 bytes".into());
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains spaces or control characters".into());
+    }
+    let has_host = |u: &str| {
+        reqwest::Url::parse(u)
+            .ok()
+            .is_some_and(|u| u.host_str().is_some_and(|h| !h.is_empty()))
+    };
+    if url.starts_with("ws://") || url.starts_with("wss://") {
+        return if has_host(url) {
+            Ok(())
+        } else {
+            Err("has no host (or an invalid one)".into())
+        };
+    }
+    if url.starts_with("relay") {
+        return match crate::relay::wire::parse_address(url) {
+            Some((base, id)) if has_host(&base) && !id.contains('?') && !id.contains('#') => Ok(()),
+            Some(_) => Err("has no valid relay host".into()),
+            None => Err("is not relay://HOST:PORT/ID: it needs a host and an id".into()),
+        };
+    }
+    Err("must start with ws://, wss:// or relay://".into())
 }
 
 pub(super) async fn add(state: &State, c: NewContact) -> Reply {
@@ -71,11 +117,22 @@ pub(super) async fn remove(state: &State, name: &str) -> Reply {
 }
 
 pub(super) async fn import(state: &State, p: ImportParams) -> Reply {
+<<<<<<< HEAD
     for c in &p.contacts {
         validate(state, c)?;
     }
+=======
+>>>>>>> harden-cli
     let mut reply = ImportReply::default();
     for c in p.contacts {
+        if let Err(e) = validate(&c) {
+            let hint = e.hint.map(|h| format!("; {h}")).unwrap_or_default();
+            tracing::warn!(name = %c.name, "import: contact skipped: {}", e.message);
+            reply
+                .skipped
+                .push(format!("{:?}: {}{hint}", c.name, e.message));
+            continue;
+        }
         state.contacts.put(c).map_err(store_err)?;
         reply.contacts += 1;
     }
@@ -88,4 +145,34 @@ pub(super) async fn import(state: &State, p: ImportParams) -> Reply {
     }
     state.db.durable().await.map_err(store_err)?;
     json(&reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn urls_that_can_never_work_are_refused() {
+        for bad in [
+            "ws://",
+            "wss://",
+            "relay://host",
+            "relay://host/",
+            "ws://a b:1",
+            "http://x:1",
+            "relay:///id",
+            "",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in [
+            "ws://192.168.1.50:18789",
+            "wss://gateway.example",
+            "ws://[::1]:18789",
+            "relay://relay.example:3900/friend-id",
+            "relay+https://relay.example/friend",
+        ] {
+            assert_eq!(check_url(good), Ok(()), "{good:?}");
+        }
+    }
 }
