@@ -258,7 +258,6 @@ fn stream_with(fault: Fault, seed: u64) -> u32 {
                 Fault::RelayNode | Fault::RecipientNode => {
                     nodes[0].kill9();
                     drain(&ws, &mut received);
-                    ws = None;
                     nodes[0].spawn();
                     if let Fault::RecipientNode = fault {
                         // The recipient reconnects to the other node.

@@ -141,9 +141,8 @@ impl NatsCluster {
         let http = client();
         let start = std::time::Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
-            match self.procs[i].as_mut() {
-                Some(p) if p.running() => {}
-                _ => return false,
+            if !self.procs[i].as_mut().is_some_and(Proc::running) {
+                return false;
             }
             if http.get(&url).send().is_ok_and(|r| r.status().is_success()) {
                 return true;
