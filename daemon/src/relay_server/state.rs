@@ -200,7 +200,9 @@ impl Relay {
         msg: &QueuedMessage,
         key: Option<&str>,
     ) -> Result<Enqueued, ApiError> {
-        let _order = lock(&to.enqueue_lock);
+        // JetStream orders one subject's publishes itself; and a std lock held across its
+        // network round trip could park every runtime worker the client needs.
+        let _order = (!self.store.shared()).then(|| lock(&to.enqueue_lock));
         if let Some(k) = key {
             if let Some((seq, ts)) = self.store.sent(&msg.from, k)? {
                 return Ok(Enqueued::Duplicate { seq, ts });
