@@ -16,5 +16,6 @@ cargo build --workspace --all-targets
 cargo test --workspace "$@"
 # The relay's own suites once more on the JetStream backend (a 3-node R3 cluster per relay).
 if [ $# -eq 0 ]; then
-    CLAWLINK_RELAY_BACKEND=nats cargo test -p clawlink-tests --test relay_server --test relay_client --test kill9
+    CLAWLINK_RELAY_BACKEND=nats cargo test -p clawlink-tests --test relay_server --test relay_client
+    CLAWLINK_RELAY_BACKEND=nats cargo test -p clawlink-tests --test kill9 relay_
 fi
