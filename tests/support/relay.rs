@@ -56,6 +56,11 @@ impl RelayServer {
         RelayServer::launch(args, None, Vec::new())
     }
 
+    /// Starts a relay on sled whatever `CLAWLINK_RELAY_BACKEND` says.
+    pub fn start_sled(args: &[&str]) -> RelayServer {
+        RelayServer::launch(args, None, Vec::new())
+    }
+
     /// Starts a relay node keeping its data in `cluster` under deployment `prefix`; nodes with
     /// the same prefix serve the same ids.
     pub fn start_on(
