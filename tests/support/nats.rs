@@ -185,6 +185,11 @@ impl NatsCluster {
         );
     }
 
+    /// Process ids of the running nodes.
+    pub fn pids(&self) -> Vec<u32> {
+        self.procs.iter().flatten().map(Proc::pid).collect()
+    }
+
     /// Client URL of node `i`.
     pub fn url(&self, i: usize) -> String {
         format!("nats://127.0.0.1:{}", self.ports[i].client)
