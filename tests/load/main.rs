@@ -9,6 +9,7 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- idle
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- status --runs 200
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- nexus
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- relay-cluster --rate 1000 --secs 10
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- soak --duration-secs 3600 --rate 20
 //! ```
 //!
@@ -19,6 +20,7 @@
 mod gateway;
 mod nexus;
 mod relay;
+mod relay_cluster;
 mod soak;
 mod stats;
 mod webhook;
@@ -45,6 +47,8 @@ enum Scenario {
     Idle,
     /// Relay → B's durable inbox: throughput, latency at 1,000 msg/s, idle WS clients.
     Relay(relay::Args),
+    /// Relay at a fixed rate: sled on one node vs JetStream R3 behind two relay nodes.
+    RelayCluster(relay_cluster::Args),
     /// Wall time of `clawlink status`, process start to exit.
     Status {
         #[arg(long, default_value_t = 200)]
@@ -65,6 +69,7 @@ fn main() {
         Scenario::Gateway(a) => gateway::run(a),
         Scenario::Idle => webhook::idle(),
         Scenario::Relay(a) => relay::run(a),
+        Scenario::RelayCluster(a) => relay_cluster::run(a),
         Scenario::Status { runs } => webhook::status(runs),
         Scenario::Nexus(a) => nexus::run(a),
         Scenario::Soak(a) => soak::run(a),

@@ -18,6 +18,7 @@
 //! the gateway then exits with `EADDRINUSE` because another process took it first, starts
 //! again on another ([`PORT_TRIES`] times).
 
+use crate::recently_free_port;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -84,13 +85,6 @@ pub struct Gateway {
 /// Starts on a fresh port after `EADDRINUSE`, at most this many times.
 const PORT_TRIES: usize = 5;
 
-/// A loopback port that was free a moment ago (see the module docs for why only here).
-fn recently_free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
-}
 
 impl Gateway {
     /// The gateway shared by the tests of this binary, listening on loopback and on this

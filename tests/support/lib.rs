@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub mod daemon;
 pub mod gateway;
+pub mod nats;
 pub mod nexus;
 pub mod proxy;
 pub mod relay;
@@ -44,6 +45,16 @@ pub fn bin(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// A loopback port that was free a moment ago. Only for servers that cannot bind port 0 and
+/// report what they bound (the Node gateway, NATS cluster ports); their fixtures retry on a
+/// bind conflict.
+pub fn recently_free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
 }
 
 /// What a fixture passes as `--listen` before the first start: any free loopback port.

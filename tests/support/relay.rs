@@ -1,13 +1,21 @@
 //! The relay-server fixture (`clawlinkd relay-server` in a temp dir on a free port) and a
 //! client shaped exactly like the seed's `relay-client.js`: JSON over HTTP, query values
 //! concatenated without URL-encoding, and a WebSocket listener.
+//!
+//! The backend follows `CLAWLINK_RELAY_BACKEND` (`sled`, the default, or `nats`): with `nats`,
+//! [`RelayServer::start`] also starts a 3-node JetStream cluster ([`NatsCluster`]) of its own,
+//! and the relay keeps everything there (R3). [`RelayServer::start_on`] starts one more relay
+//! node on a cluster that several nodes share.
 
+use crate::nats::{relay_backend_is_nats, NatsCluster};
 use crate::{bin, bound_addr, wait_for, Proc, ANY_PORT};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A running relay server. Killed on drop.
@@ -22,11 +30,75 @@ pub struct RelayServer {
     pub proc: Option<Proc>,
     args: Vec<String>,
     starts: u32,
+    /// The JetStream cluster this relay keeps its data in (None: sled in `data_dir`).
+    pub nats: Option<Arc<std::sync::Mutex<NatsCluster>>>,
+    nats_args: Vec<String>,
+}
+
+/// A deployment prefix unique within this test process.
+pub fn unique_prefix() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "t{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl RelayServer {
-    /// Starts a relay with extra command-line `args` and waits for `/health`.
+    /// Starts a relay with extra command-line `args` and waits for `/health`, on the backend
+    /// `CLAWLINK_RELAY_BACKEND` names (a fresh 3-node cluster for `nats`).
     pub fn start(args: &[&str]) -> RelayServer {
+        if relay_backend_is_nats() {
+            let cluster = Arc::new(std::sync::Mutex::new(NatsCluster::start(3)));
+            return RelayServer::start_on(&cluster, &unique_prefix(), args);
+        }
+        RelayServer::launch(args, None, Vec::new())
+    }
+
+    /// Starts a relay on sled whatever `CLAWLINK_RELAY_BACKEND` says.
+    pub fn start_sled(args: &[&str]) -> RelayServer {
+        RelayServer::launch(args, None, Vec::new())
+    }
+
+    /// Starts a relay node keeping its data in `cluster` under deployment `prefix`; nodes with
+    /// the same prefix serve the same ids.
+    pub fn start_on(
+        cluster: &Arc<std::sync::Mutex<NatsCluster>>,
+        prefix: &str,
+        args: &[&str],
+    ) -> RelayServer {
+        let urls = cluster.lock().unwrap_or_else(|e| e.into_inner()).urls();
+        let nats_args = vec![
+            "--nats".to_string(),
+            urls,
+            "--nats-prefix".to_string(),
+            prefix.to_string(),
+        ];
+        RelayServer::launch(args, Some(Arc::clone(cluster)), nats_args)
+    }
+
+    /// Starts a relay whose `--nats` is `urls` (e.g. through a proxy).
+    pub fn start_with_nats_urls(
+        cluster: &Arc<std::sync::Mutex<NatsCluster>>,
+        urls: &str,
+        prefix: &str,
+        args: &[&str],
+    ) -> RelayServer {
+        let nats_args = vec![
+            "--nats".to_string(),
+            urls.to_string(),
+            "--nats-prefix".to_string(),
+            prefix.to_string(),
+        ];
+        RelayServer::launch(args, Some(Arc::clone(cluster)), nats_args)
+    }
+
+    fn launch(
+        args: &[&str],
+        nats: Option<Arc<std::sync::Mutex<NatsCluster>>>,
+        nats_args: Vec<String>,
+    ) -> RelayServer {
         let dir = tempfile::Builder::new()
             .prefix("clawlink-relay-test-")
             .tempdir()
@@ -40,6 +112,8 @@ impl RelayServer {
             proc: None,
             args,
             starts: 0,
+            nats,
+            nats_args,
         };
         r.spawn();
         r
@@ -56,6 +130,7 @@ impl RelayServer {
             .arg(self.dir.path().join("addr"))
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(&self.nats_args)
             .args(&self.args);
         cmd.env(
             "RUST_LOG",

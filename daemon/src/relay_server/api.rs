@@ -153,7 +153,7 @@ pub(crate) async fn send(
         .await?;
     relay.limits.send(&from)?;
     let recipient = relay
-        .account(&to)
+        .account(&to)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown recipient id"))?;
     let ts = crate::time::now_ms();
     let msg = QueuedMessage {
@@ -171,13 +171,14 @@ pub(crate) async fn send(
     relay.store.durable().await?;
     if !duplicate {
         relay.published(&recipient, seq);
+        relay.store.announce(&recipient.id, seq);
     }
     tracing::debug!(from = %msg.from, to = %recipient.id, seq, duplicate, bytes = msg.message.len(), "queued");
     let mut answer = json!({
         "ok": true,
         "id": seq.to_string(),
         "to": recipient.id,
-        "online": recipient.is_online(),
+        "online": relay.is_online(&recipient),
         "timestamp": crate::time::rfc3339(ts),
     });
     if duplicate {
@@ -276,13 +277,19 @@ pub(crate) async fn ack(
     Ok(Json(json!({ "ok": true, "removed": removed })))
 }
 
-pub(crate) async fn users(State(relay): State<Arc<Relay>>) -> Json<serde_json::Value> {
+pub(crate) async fn users(
+    State(relay): State<Arc<Relay>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let elsewhere = relay.store.online_elsewhere().unwrap_or_default();
     let users: Vec<_> = relay
-        .all()
+        .all()?
         .iter()
-        .map(|a| json!({ "id": a.id, "name": a.name(), "online": a.is_online() }))
+        .map(|a| {
+            let online = a.is_online() || elsewhere.contains(&a.id);
+            json!({ "id": a.id, "name": a.name(), "online": online })
+        })
         .collect();
-    Json(json!({ "count": users.len(), "users": users }))
+    Ok(Json(json!({ "count": users.len(), "users": users })))
 }
 
 pub(crate) async fn health(State(relay): State<Arc<Relay>>) -> Json<serde_json::Value> {

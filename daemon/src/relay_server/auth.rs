@@ -69,7 +69,7 @@ impl Relay {
         candidates: &[String],
         peer: IpAddr,
     ) -> Result<Arc<Account>, ApiError> {
-        let account = self.account(id).ok_or_else(ApiError::unauthorized)?;
+        let account = self.account(id)?.ok_or_else(ApiError::unauthorized)?;
         if candidates.is_empty() {
             return Err(ApiError::unauthorized());
         }
@@ -106,7 +106,7 @@ impl Relay {
             )
         };
         let candidates = [secret.to_string()];
-        let account = match self.account(id) {
+        let account = match self.account(id)? {
             Some(_) => self
                 .authenticate(id, &candidates, peer)
                 .await

@@ -41,6 +41,25 @@ impl ApiError {
         }
     }
 
+    /// 429: the recipient's queue holds `--queue-cap` messages (both backends).
+    pub(crate) fn queue_full() -> Self {
+        Self::too_many(
+            "the recipient's queue is full; try again after it has read its messages",
+            5,
+        )
+    }
+
+    /// 503 with a `Retry-After` header: nothing was stored, the client should retry.
+    pub(crate) fn unavailable(
+        message: impl Into<Cow<'static, str>>,
+        retry_after_secs: u64,
+    ) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+
     /// 500 for a store failure; the detail goes to the log, not to the client.
     pub(crate) fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "relay store failure");
@@ -59,6 +78,27 @@ impl ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+impl From<super::storage::Error> for ApiError {
+    fn from(e: super::storage::Error) -> Self {
+        use super::storage::Error as E;
+        match e {
+            E::QueueFull => ApiError::queue_full(),
+            E::StorageFull => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "the relay's storage is full; try again later",
+            ),
+            E::Unavailable(detail) => {
+                tracing::warn!(%detail, "relay storage unavailable");
+                ApiError::unavailable(
+                    "the relay's storage is unavailable; nothing was stored, try again shortly",
+                    2,
+                )
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

@@ -73,11 +73,13 @@
 
 mod api;
 mod auth;
+pub mod backend;
 pub mod body;
 mod error;
 mod limits;
 pub mod query;
 mod state;
+pub mod storage;
 mod ws;
 
 /// The bodies of `POST /register` and `POST /send`, public (with [`body`] and [`query`]) so
@@ -107,8 +109,14 @@ Load tests from a single sender id need --id-rate 0.";
 
 /// Command-line options of `clawlinkd relay-server`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = HELP)]
+#[command(after_help = HELP, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Relay maintenance commands (without one: run the relay).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Shared storage on NATS JetStream (without --nats: sled in --data-dir).
+    #[command(flatten)]
+    pub nats: backend::NatsArgs,
     /// Address to listen on (HTTP and WebSocket).
     #[arg(long, default_value = "127.0.0.1:3900")]
     pub listen: std::net::SocketAddr,
@@ -140,15 +148,36 @@ pub struct Args {
     pub max_ws_per_id: u32,
 }
 
-/// Runs the relay server until `shutdown`.
+/// `clawlinkd relay-server` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Copies registrations and queued messages from a sled relay store into JetStream;
+    /// running it twice changes nothing.
+    Migrate(backend::MigrateArgs),
+}
+
+/// Runs the relay server until `shutdown` (or a maintenance command).
 pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if let Some(Command::Migrate(m)) = args.command {
+        return backend::migrate(m).await;
+    }
     let dir = args
         .data_dir
         .clone()
         .unwrap_or_else(|| clawlink::paths::data_dir(None).join("relay-server"));
-    let db = crate::store::Db::open(&dir)
-        .with_context(|| format!("relay-server: opening the store in {}", dir.display()))?;
-    let store = crate::store::relay_server::RelayStore::open(&db)?;
+    let (store, db): (Arc<dyn storage::RelayBackend>, _) = if args.nats.nats.is_empty() {
+        let db = crate::store::Db::open(&dir)
+            .with_context(|| format!("relay-server: opening the store in {}", dir.display()))?;
+        let store = crate::store::relay_server::RelayStore::open(&db)?;
+        (Arc::new(store), Some(db))
+    } else {
+        let store = args
+            .nats
+            .open(args.queue_cap, args.max_message_bytes, shutdown.clone())
+            .await
+            .context("relay-server: opening the JetStream store")?;
+        (store, None)
+    };
     let cfg = state::Config {
         max_message_bytes: args.max_message_bytes as usize,
         queue_cap: args.queue_cap as usize,
@@ -172,13 +201,22 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     housekeeping.spawn(limits::housekeeping(limits, shutdown.clone()));
     housekeeping.spawn(forget_old_keys(relay.store.clone(), shutdown.clone()));
     housekeeping.close();
-    tracing::info!(listen = %addr, data_dir = %dir.display(), accounts = relay.account_count(), "relay server ready");
+    match &db {
+        Some(_) => {
+            tracing::info!(listen = %addr, data_dir = %dir.display(), accounts = relay.account_count(), "relay server ready")
+        }
+        None => {
+            tracing::info!(listen = %addr, backend = relay.store.kind(), nats = %args.nats.nats.join(","), prefix = %args.nats.nats_prefix, "relay server ready")
+        }
+    }
     if !crate::http::is_loopback(&addr) {
         tracing::warn!(listen = %addr, "listening beyond loopback: put a TLS-terminating proxy in front, secrets travel in the clear otherwise");
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    db.stop_on_failure(shutdown.clone());
+    if let Some(db) = &db {
+        db.stop_on_failure(shutdown.clone());
+    }
     let served = crate::http::serve(listener, router(Arc::clone(&relay)), shutdown.clone()).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
@@ -194,8 +232,10 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         .store
         .flush_now()
         .context("relay-server: final flush of the store")?;
-    db.close().await;
-    if db.broken().is_cancelled() {
+    if let Some(db) = &db {
+        db.close().await;
+    }
+    if db.as_ref().is_some_and(|db| db.broken().is_cancelled()) {
         anyhow::bail!("relay-server stopped: the store in {} could not write (disk full or read-only); nothing unacknowledged was accepted", dir.display());
     }
     tracing::info!("relay server stopped; store flushed");
@@ -203,10 +243,7 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
 }
 
 /// Forgets expired idempotency keys at start and then hourly.
-async fn forget_old_keys(
-    store: crate::store::relay_server::RelayStore,
-    shutdown: CancellationToken,
-) {
+async fn forget_old_keys(store: Arc<dyn storage::RelayBackend>, shutdown: CancellationToken) {
     use crate::store::relay_server::SEND_KEY_TTL_MS;
     loop {
         let before = crate::time::now_ms().saturating_sub(SEND_KEY_TTL_MS);

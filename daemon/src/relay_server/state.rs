@@ -14,7 +14,8 @@
 
 use super::error::ApiError;
 use super::limits::Limits;
-use crate::store::relay_server::{AccountRecord, Enqueued, QueuedMessage, RelayStore};
+use super::storage::RelayBackend;
+use crate::store::relay_server::{AccountRecord, Enqueued, QueuedMessage};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -87,8 +88,8 @@ impl Account {
 
 /// The whole relay.
 pub(crate) struct Relay {
-    /// The store.
-    pub store: RelayStore,
+    /// The store (sled, or JetStream shared with other relay nodes).
+    pub store: Arc<dyn RelayBackend>,
     /// Limits.
     pub cfg: Config,
     /// Rate limiters.
@@ -107,16 +108,20 @@ pub(crate) struct Relay {
 impl Relay {
     /// Loads every account and queue length from the store.
     pub fn load(
-        store: RelayStore,
+        store: Arc<dyn RelayBackend>,
         cfg: Config,
         limits: Arc<Limits>,
         shutdown: CancellationToken,
-    ) -> crate::store::Result<Relay> {
-        let counts = store.queued_counts()?;
+    ) -> super::storage::Result<Relay> {
         let mut accounts = HashMap::new();
-        for (id, rec) in store.accounts()? {
-            let queued = counts.get(&id).copied().unwrap_or(0);
-            accounts.insert(id.clone(), Arc::new(Account::new(id, rec, queued)));
+        // A shared store is read on demand: other nodes register ids too, and there may be
+        // millions of them.
+        if !store.shared() {
+            let counts = store.queued_counts()?;
+            for (id, rec) in store.accounts()? {
+                let queued = counts.get(&id).copied().unwrap_or(0);
+                accounts.insert(id.clone(), Arc::new(Account::new(id, rec, queued)));
+            }
         }
         let salt: [u8; 32] = rand::random();
         let floor = store.high_water()?;
@@ -133,9 +138,28 @@ impl Relay {
         })
     }
 
-    /// The account `id`, if registered.
-    pub fn account(&self, id: &str) -> Option<Arc<Account>> {
-        lock(&self.accounts).get(id).cloned()
+    /// The account `id`, if registered. With a shared store, an id not seen yet by this node
+    /// is looked up there (and kept).
+    pub fn account(&self, id: &str) -> Result<Option<Arc<Account>>, ApiError> {
+        if let Some(a) = lock(&self.accounts).get(id) {
+            return Ok(Some(Arc::clone(a)));
+        }
+        if !self.store.shared() {
+            return Ok(None);
+        }
+        let Some(rec) = self.store.account(id)? else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::clone(
+            lock(&self.accounts)
+                .entry(id.to_string())
+                .or_insert_with(|| Arc::new(Account::new(id.to_string(), rec, 0))),
+        )))
+    }
+
+    /// Whether `account` holds an open `/ws`, on this node or (shared store) another.
+    pub fn is_online(&self, account: &Account) -> bool {
+        account.is_online() || self.store.online_somewhere(&account.id)
     }
 
     /// Largest request body: the message JSON-escaped (up to 6 bytes per byte) plus the
@@ -152,36 +176,44 @@ impl Relay {
         lock(&self.accounts).len()
     }
 
-    /// Every account, sorted by id.
-    pub fn all(&self) -> Vec<Arc<Account>> {
+    /// Every account, sorted by id (a shared store is listed, and its ids kept).
+    pub fn all(&self) -> Result<Vec<Arc<Account>>, ApiError> {
+        if self.store.shared() {
+            let listed = self.store.accounts()?;
+            let mut map = lock(&self.accounts);
+            for (id, rec) in listed {
+                map.entry(id.clone())
+                    .or_insert_with(|| Arc::new(Account::new(id, rec, 0)));
+            }
+        }
         let mut all: Vec<_> = lock(&self.accounts).values().cloned().collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
-        all
+        Ok(all)
     }
 
     /// Appends `msg` to `to`'s queue (refusing beyond the cap); a send whose idempotency `key`
     /// was seen before queues nothing and is answered as the first one. Not yet durable nor
-    /// visible: the caller awaits [`RelayStore::durable`], then calls [`Relay::published`].
+    /// visible: the caller awaits [`RelayBackend::durable`], then calls [`Relay::published`].
     pub fn enqueue(
         &self,
         to: &Account,
         msg: &QueuedMessage,
         key: Option<&str>,
     ) -> Result<Enqueued, ApiError> {
-        let _order = lock(&to.enqueue_lock);
+        // JetStream orders one subject's publishes itself; and a std lock held across its
+        // network round trip could park every runtime worker the client needs.
+        let _order = (!self.store.shared()).then(|| lock(&to.enqueue_lock));
         if let Some(k) = key {
             if let Some((seq, ts)) = self.store.sent(&msg.from, k)? {
                 return Ok(Enqueued::Duplicate { seq, ts });
             }
         }
-        if to.queued.load(Ordering::Acquire) >= self.cfg.queue_cap {
-            return Err(ApiError::too_many(
-                "the recipient's queue is full; try again after it has read its messages",
-                5,
-            ));
+        // A shared store enforces the cap itself (its error maps to this same answer).
+        if !self.store.shared() && to.queued.load(Ordering::Acquire) >= self.cfg.queue_cap {
+            return Err(ApiError::queue_full());
         }
         let done = self.store.enqueue(&to.id, msg, key)?;
-        if let Enqueued::New(_) = done {
+        if let (Enqueued::New(_), false) = (done, self.store.shared()) {
             to.queued.fetch_add(1, Ordering::AcqRel);
         }
         Ok(done)
@@ -206,7 +238,7 @@ impl Relay {
     /// Deletes message `seq` of `account` (delivered or acknowledged); true if it was queued.
     pub fn remove(&self, account: &Account, seq: u64) -> Result<bool, ApiError> {
         let removed = self.store.remove(&account.id, seq)?;
-        if removed {
+        if removed && !self.store.shared() {
             account.queued.fetch_sub(1, Ordering::AcqRel);
         }
         Ok(removed)

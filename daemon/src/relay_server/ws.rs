@@ -123,11 +123,32 @@ pub(crate) async fn upgrade(
         .max_frame_size(64 << 10);
     Ok(ws
         .on_upgrade(move |socket| async move {
+            let remote = follow_other_nodes(&relay, &account);
+            relay.store.set_online(&account.id, true);
             let reason = session(socket, &relay, &account, ack).await;
             tracing::debug!(id = %account.id, reason, "websocket closed");
+            relay.store.set_online(&account.id, false);
+            if let Some(task) = remote {
+                task.abort();
+            }
             drop((online, token));
         })
         .into_response())
+}
+
+/// With a shared store, wakes this socket when another node queues a message for it.
+fn follow_other_nodes(
+    relay: &Arc<Relay>,
+    account: &Arc<Account>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    use futures_util::StreamExt;
+    let mut wakes = relay.store.wakes(&account.id)?;
+    let (relay, account) = (Arc::clone(relay), Arc::clone(account));
+    Some(tokio::spawn(async move {
+        while let Some(seq) = wakes.next().await {
+            relay.published(&account, seq);
+        }
+    }))
 }
 
 async fn session(
@@ -305,7 +326,7 @@ fn on_ack(relay: &Relay, account: &Account, inflight: &mut BTreeSet<u64>, text: 
     was_full && inflight.len() < WINDOW
 }
 
-fn store_failed(e: &crate::store::StoreError) -> &'static str {
+fn store_failed(e: &super::storage::Error) -> &'static str {
     tracing::error!(error = %e, "relay store read failed");
     "store error"
 }

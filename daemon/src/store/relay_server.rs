@@ -164,6 +164,14 @@ impl RelayStore {
         Ok(out)
     }
 
+    /// The account `id`, if registered.
+    pub fn account(&self, id: &str) -> Result<Option<AccountRecord>> {
+        match self.users.get(id.as_bytes())? {
+            Some(v) => Ok(Some(decode(USERS, &v)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Creates `id` unless it exists (atomically). Returns the existing record when it does.
     pub fn create_account(
         &self,
