@@ -73,6 +73,9 @@ pub enum Request {
     /// Pending and recent outbound messages. Result: `Vec<`[`OutboxEntry`]`>`.
     #[serde(rename = "outbox.list")]
     OutboxList,
+    /// Cancel pending outbound messages. Result: `Vec<`[`Cancelled`]`>`.
+    #[serde(rename = "outbox.cancel")]
+    OutboxCancel(OutboxCancelParams),
     /// Relay commands (the seed's `relay-client.js`). Result: see [`RelayRequest`].
     #[serde(rename = "relay")]
     Relay(RelayRequest),
@@ -101,6 +104,7 @@ impl Request {
             Request::Send(_) => "send",
             Request::Ping(_) => "ping",
             Request::OutboxList => "outbox.list",
+            Request::OutboxCancel(_) => "outbox.cancel",
             Request::Relay(_) => "relay",
             Request::Nexus(_) => "nexus",
             Request::Shutdown => "shutdown",
@@ -375,6 +379,31 @@ pub enum DeliveryState {
     Failed,
     /// The deadline passed before it could be delivered.
     Expired,
+    /// The owner cancelled it (`clawlink outbox cancel`).
+    Cancelled,
+}
+
+/// Which pending messages [`Request::OutboxCancel`] cancels: exactly one of the three.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxCancelParams {
+    /// One outbox id.
+    pub id: Option<String>,
+    /// Every pending message to this contact name or URL (as given to `send`).
+    pub to: Option<String>,
+    /// Every pending message.
+    pub all: bool,
+}
+
+/// One message [`Request::OutboxCancel`] acted on, with the state its lane ended it in:
+/// `cancelled`, or `delivered`/`failed` when an attempt under way finished first, or `queued`
+/// when an attempt was still under way when the daemon answered (it is cancelled after it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cancelled {
+    /// Outbox id.
+    pub id: String,
+    /// Its state now.
+    pub state: DeliveryState,
 }
 
 /// Result of [`Request::Send`].

@@ -21,7 +21,12 @@ struct Shared {
     delay_ms: AtomicU64,
     open: Mutex<Vec<TcpStream>>,
     stop: AtomicBool,
+    /// What clients sent towards the target (capped at [`RECORD_CAP`]).
+    sent: Mutex<Vec<u8>>,
 }
+
+/// Most bytes [`Proxy::sent`] keeps.
+const RECORD_CAP: usize = 1 << 20;
 
 impl Proxy {
     /// Starts forwarding a free loopback port to `target`.
@@ -35,6 +40,7 @@ impl Proxy {
             delay_ms: AtomicU64::new(0),
             open: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            sent: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         std::thread::spawn(move || {
@@ -57,8 +63,8 @@ impl Proxy {
                         open.push(u2);
                     }
                 }
-                pipe(&s, &client, &upstream);
-                pipe(&s, &upstream, &client);
+                pipe(&s, &client, &upstream, true);
+                pipe(&s, &upstream, &client, false);
             }
         });
         Proxy { addr, shared }
@@ -83,6 +89,11 @@ impl Proxy {
         self.shared.refuse.store(on, Ordering::Relaxed);
     }
 
+    /// The first MiB that clients sent towards the target, across all connections.
+    pub fn sent(&self) -> Vec<u8> {
+        self.shared.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     /// Adds `ms` of delay to every forwarded chunk.
     pub fn delay(&self, ms: u64) {
         self.shared.delay_ms.store(ms, Ordering::Relaxed);
@@ -97,7 +108,7 @@ impl Drop for Proxy {
     }
 }
 
-fn pipe(s: &Arc<Shared>, from: &TcpStream, to: &TcpStream) {
+fn pipe(s: &Arc<Shared>, from: &TcpStream, to: &TcpStream, record: bool) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
@@ -112,6 +123,12 @@ fn pipe(s: &Arc<Shared>, from: &TcpStream, to: &TcpStream) {
             // While stalled, hold the bytes (a black hole that keeps the connection open).
             while s.stalled.load(Ordering::Relaxed) && !s.stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(10));
+            }
+            if record {
+                if let Ok(mut sent) = s.sent.lock() {
+                    let room = RECORD_CAP.saturating_sub(sent.len()).min(n);
+                    sent.extend_from_slice(&buf[..room]);
+                }
             }
             let d = s.delay_ms.load(Ordering::Relaxed);
             if d > 0 {

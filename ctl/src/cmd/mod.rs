@@ -55,8 +55,8 @@ enum Command {
     Send(send::SendArgs),
     /// Check that a gateway answers and accepts the token.
     Ping(send::PingArgs),
-    /// Outbound messages not yet delivered, and recent outcomes.
-    Outbox,
+    /// Outbound messages not yet delivered, and recent outcomes; `outbox cancel` cancels.
+    Outbox(send::OutboxArgs),
     /// Relay mode: message agents by id through a relay server.
     #[command(subcommand)]
     Relay(relay::RelayCmd),
@@ -145,7 +145,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Import(a) => contacts::import(&ctx, a),
         Command::Send(a) => send::send(&ctx, a),
         Command::Ping(a) => send::ping(&ctx, a),
-        Command::Outbox => send::outbox(&ctx),
+        Command::Outbox(a) => send::outbox(&ctx, a),
         Command::Relay(c) => relay::relay(&ctx, c),
         Command::Nexus(c) => nexus::nexus(&ctx, c),
         Command::Shutdown => {

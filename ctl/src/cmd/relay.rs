@@ -5,7 +5,7 @@ use super::usage_with_hint;
 use super::{out, Ctx};
 use clap::Subcommand;
 use clawlink::client::ClientError;
-use clawlink::proto::{InboxMessage, RelayRequest, Request, SendReply};
+use clawlink::proto::{ApiError, InboxMessage, RelayRequest, Request, SendReply, StatusReply};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -72,6 +72,25 @@ pub enum RelayCmd {
 pub fn relay(ctx: &Ctx, c: RelayCmd) -> Result<ExitCode, ClientError> {
     let req = match c {
         RelayCmd::Listen => {
+            // Nothing can arrive without an identity: say so instead of waiting forever.
+            let s: StatusReply = ctx.connect()?.call(&Request::Status, None)?;
+            let relays: Vec<&str> = s
+                .connections
+                .iter()
+                .filter(|c| c.kind == "relay")
+                .map(|c| c.target.as_str())
+                .collect();
+            if relays.is_empty() {
+                return Err(ClientError::Api(
+                    ApiError::new(
+                        "no_identity",
+                        "no relay identity is registered, so no relay message can arrive: run `clawlink relay register --relay URL --id ID` first (see its --help for the secret)",
+                    ),
+                ));
+            }
+            if !ctx.json {
+                eprintln!("listening on {}", relays.join(", "));
+            }
             return super::inbox::listen(ctx, super::inbox::ListenArgs::for_source("relay"));
         }
         RelayCmd::Setup { relay } => RelayRequest::Setup { relay },

@@ -5,7 +5,8 @@ use super::{out, Ctx};
 use clap::Args;
 use clawlink::client::ClientError;
 use clawlink::proto::{
-    DeliveryState, OutboxEntry, PingParams, PingReply, Request, SendParams, SendReply,
+    Cancelled, DeliveryState, OutboxCancelParams, OutboxEntry, PingParams, PingReply, Request,
+    SendParams, SendReply,
 };
 use std::process::ExitCode;
 
@@ -71,6 +72,7 @@ pub fn report(ctx: &Ctx, r: &SendReply) -> ExitCode {
         ),
         DeliveryState::Failed => (ExitCode::FAILURE, format!("delivery failed (id {})", r.id)),
         DeliveryState::Expired => (ExitCode::FAILURE, format!("delivery expired (id {})", r.id)),
+        DeliveryState::Cancelled => (ExitCode::FAILURE, format!("cancelled (id {})", r.id)),
     };
     if !ctx.json {
         if r.state == DeliveryState::Delivered {
@@ -154,7 +156,46 @@ pub fn ping(ctx: &Ctx, a: PingArgs) -> Result<ExitCode, ClientError> {
     })
 }
 
-pub fn outbox(ctx: &Ctx) -> Result<ExitCode, ClientError> {
+/// `clawlink outbox [cancel ...]`.
+#[derive(Args)]
+pub struct OutboxArgs {
+    #[command(subcommand)]
+    cmd: Option<OutboxCmd>,
+}
+
+#[derive(clap::Subcommand)]
+enum OutboxCmd {
+    /// Cancel pending messages: one by id, every one to a contact, or all of them.
+    Cancel {
+        /// The outbox id (from `send` or `clawlink outbox`).
+        #[arg(required_unless_present_any = ["to", "all"], conflicts_with_all = ["to", "all"])]
+        id: Option<String>,
+        /// Every pending message to this contact name (or URL, as given to `send`).
+        #[arg(long, conflicts_with = "all")]
+        to: Option<String>,
+        /// Every pending message.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+pub fn outbox(ctx: &Ctx, a: OutboxArgs) -> Result<ExitCode, ClientError> {
+    if let Some(OutboxCmd::Cancel { id, to, all }) = a.cmd {
+        let p = OutboxCancelParams { id, to, all };
+        let ended: Vec<Cancelled> = ctx
+            .connect()?
+            .call(&Request::OutboxCancel(p), None)?;
+        if ctx.json {
+            out::json(&ended);
+        } else if ended.is_empty() {
+            println!("nothing pending to cancel");
+        } else {
+            for c in &ended {
+                println!("{}  {:?}", c.id, c.state);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let list: Vec<OutboxEntry> = ctx.connect()?.call(&Request::OutboxList, None)?;
     if ctx.json {
         out::json(&list);

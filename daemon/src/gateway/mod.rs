@@ -188,7 +188,9 @@ impl Delivery {
                 &AgentParams {
                     message: text,
                     idempotency_key: key,
-                    session_key: session,
+                    // Without a key the gateway opens a new `agent:main:explicit:<id>` session;
+                    // the main session is what `--method agent` promises.
+                    session_key: Some(session.unwrap_or(main_session)),
                 },
             ),
         }

@@ -358,6 +358,10 @@ fn deliveries_map_to_exactly_the_documented_params() -> R {
         params(d(DeliveryMethod::Agent, Some("s")))?,
         json!({"message":"hello","idempotencyKey":"k1","sessionKey":"s"})
     );
+    assert_eq!(
+        params(d(DeliveryMethod::Agent, None))?,
+        json!({"message":"hello","idempotencyKey":"k1","sessionKey":"agent:main:main"})
+    );
     assert!(!format!("{:?}", d(DeliveryMethod::Agent, None)).contains("hello"));
     assert_eq!(
         "chat.send".parse::<DeliveryMethod>()?,

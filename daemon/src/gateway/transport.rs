@@ -89,6 +89,17 @@ impl Transport for GatewayTransport {
 
     fn route(&self, req: &SendRequest<'_>) -> Result<Route, ApiError> {
         let p = req.params;
+        // An address that can never be reached fails now, not after a day of retries.
+        let host_ok = reqwest::Url::parse(req.url.trim()).is_ok_and(|u| {
+            matches!(u.scheme(), "ws" | "wss") && u.host_str().is_some_and(|h| !h.is_empty())
+        });
+        if !host_ok {
+            return Err(ApiError::new(
+                "bad_request",
+                format!("{:?} is not a gateway address", req.url),
+            )
+            .with_hint("a gateway address looks like ws://HOST:PORT or wss://HOST"));
+        }
         let method = p.method.clone().unwrap_or_else(|| "system-event".into());
         if method.parse::<DeliveryMethod>().is_err() {
             return Err(ApiError::new(

@@ -2,7 +2,7 @@
 //!
 //! Each message becomes an inbox entry with source `nexus`, `source_id` `SID/CURSOR` (or
 //! `SID/ID`), so a page fetched twice is stored once, and `meta: {session, server, agent_id
-//! (ours), verified, cursor, own, system, id, json}`. The whole page is one group commit.
+//! (ours), verified, cursor, own, system, id, json}`; `own` is true for what we wrote ourselves. The whole page is one group commit.
 
 use super::Nexus;
 use crate::store::inbox::{NewMessage, Stored};
@@ -51,7 +51,14 @@ fn to_new_message(s: &JoinedSession, m: &Value) -> NewMessage {
         json!(m.get("verified") == Some(&json!(true))),
     );
     meta.insert("cursor".into(), json!(cursor));
-    meta.insert("own".into(), json!(from == s.agent_id));
+    // Our own messages (and the greeting of a session we created) come back in every page:
+    // `own` keeps them out of the unread count and away from the local agent (see
+    // [`crate::store::inbox`]).
+    let greeting = from == "system" && cursor.as_deref() == Some("0");
+    meta.insert(
+        "own".into(),
+        json!(from == s.agent_id || (s.creator && greeting)),
+    );
     meta.insert("system".into(), json!(from == "system"));
     if let Some(id) = id {
         meta.insert("id".into(), json!(id));

@@ -6,11 +6,12 @@
 //! |---|---|---|
 //! | register | `POST /register {id, name, secret}` | 200/201 `{name}`; 409 id taken |
 //! | send | `POST /send {from, to, message, secret, key}` | 200 `{ok:true}` |
-//! | poll | `GET /poll?id&secret&ack=1` | 200 `{messages, more}` (kept until acked) |
+//! | poll | `GET /poll?id&ack=1` | 200 `{messages, more}` (kept until acked) |
 //! | ack | `POST /ack {id, secret, ids}` | 200; 404 on a seed relay (it drained on poll) |
 //! | users | `GET /users` | 200 `{count, users}` |
 //!
-//! The secret also travels as `Authorization: Bearer`. Every call has a 30 s deadline and
+//! The secret travels as `Authorization: Bearer` (and in bodies where the seed protocol puts it),
+//! never in a URL unless the relay refuses the header (see [`RelayHttp::poll`]). Every call has a 30 s deadline and
 //! answers `(status, JSON body)`; a non-JSON body reads as `null`. Transport errors are
 //! [`ApiError`]s with code `unreachable` and never include the URL (it may carry a secret).
 
@@ -96,17 +97,29 @@ impl RelayHttp {
         answer(&me.relay, r).await
     }
 
-    /// `GET /poll?...&ack=1`: the messages stay on the relay until acknowledged.
+    /// `GET /poll?id=ID&ack=1` with the secret in `Authorization: Bearer` only, so it stays out
+    /// of proxy access logs: the messages stay on the relay until acknowledged. A relay that
+    /// answers 401 to that (the seed's server reads only the query) is asked once more with
+    /// `&secret=` in the query, as the seed's client does.
     pub async fn poll(&self, me: &Identity) -> Result<Answer, ApiError> {
+        let first = self.poll_once(me, false).await?;
+        if first.status != 401 {
+            return Ok(first);
+        }
+        tracing::warn!(relay = %me.relay, "the relay refused the secret as a bearer header; retrying with the secret in the URL, where its access log may record it");
+        self.poll_once(me, true).await
+    }
+
+    async fn poll_once(&self, me: &Identity, secret_in_query: bool) -> Result<Answer, ApiError> {
+        let mut query = vec![("id", me.id.as_str()), ("ack", "1")];
+        if secret_in_query {
+            query.push(("secret", me.secret.expose()));
+        }
         let r = self
             .http
             .get(format!("{}/poll", me.relay))
             .timeout(DEADLINE)
-            .query(&[
-                ("id", me.id.as_str()),
-                ("secret", me.secret.expose()),
-                ("ack", "1"),
-            ])
+            .query(&query)
             .bearer_auth(me.secret.expose())
             .send()
             .await;

@@ -1,8 +1,10 @@
 //! One always-on WebSocket per registered relay identity, reconnecting with the shared
 //! [`Backoff`] (500 ms doubling to 30 s, reset after a stable minute).
 //!
-//! Wire format (see [`crate::relay_server`]): `GET /ws?id=ID&secret=SECRET&ack=1` (the secret
-//! also as `Authorization: Bearer`). The first frame is `{"type":"connected","id","name",
+//! Wire format (see [`crate::relay_server`]): `GET /ws?id=ID&ack=1` with the secret in
+//! `Authorization: Bearer` only, so that it stays out of proxy access logs. A relay that refuses
+//! that with 401 (the seed's server reads only the query) gets `&secret=SECRET` in the URL from
+//! the next attempt on, with a warning. The first frame is `{"type":"connected","id","name",
 //! "ack":true|false}`; then `{"type":"message","id":"N","data":{id, from, fromName, message,
 //! timestamp}}` per message. Each message is stored durably in the inbox (see [`super::wire`])
 //! and only THEN acknowledged with `{"type":"ack","ids":["N",...]}`. Frames that arrive
@@ -17,6 +19,7 @@ use crate::store::relay_client::Identity;
 use crate::util::Backoff;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
@@ -46,6 +49,10 @@ pub(super) struct Conn {
     pub identity: Identity,
     pub cancel: CancellationToken,
     status: Mutex<ConnStatus>,
+    /// Set once the relay refused the bearer header: it then gets the seed's query form.
+    secret_in_query: AtomicBool,
+    /// Cuts a backoff wait short (a new `register` of the same identity connects at once).
+    pub wake: tokio::sync::Notify,
 }
 
 impl Conn {
@@ -57,6 +64,8 @@ impl Conn {
                 state: "connecting",
                 ..Default::default()
             }),
+            secret_in_query: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -98,6 +107,7 @@ impl Relay {
             conn.set("backoff", Some(err), None);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
+                _ = conn.wake.notified() => backoff.reset(),
                 _ = conn.cancel.cancelled() => return,
             }
         }
@@ -111,10 +121,15 @@ impl Relay {
         let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
         url.set_scheme(scheme)
             .map_err(|_| "bad relay URL scheme".to_string())?;
-        url.query_pairs_mut()
-            .append_pair("id", &ident.id)
-            .append_pair("secret", ident.secret.expose())
-            .append_pair("ack", "1");
+        let secret_in_query = conn.secret_in_query.load(Ordering::Relaxed);
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("id", &ident.id);
+            if secret_in_query {
+                q.append_pair("secret", ident.secret.expose());
+            }
+            q.append_pair("ack", "1");
+        }
         let mut req = url
             .as_str()
             .into_client_request()
@@ -133,6 +148,14 @@ impl Relay {
         .await
         .map_err(|_| "handshake timed out".to_string())?
         .map_err(|e| match e {
+            tokio_tungstenite::tungstenite::Error::Http(r)
+                if r.status().as_u16() == 401 && !secret_in_query =>
+            {
+                tracing::warn!(relay = %ident.relay, "the relay refused the secret as a bearer header; the next attempt puts it in the URL, where its access log may record it");
+                conn.secret_in_query.store(true, Ordering::Relaxed);
+                "the relay refused the bearer header (401); retrying with the secret in the URL"
+                    .to_string()
+            }
             tokio_tungstenite::tungstenite::Error::Http(r) if r.status().as_u16() == 401 => {
                 "the relay refused the id or secret (401); run `clawlink relay register` again"
                     .to_string()

@@ -79,6 +79,8 @@ impl Relay {
         let mut conns = self.conns();
         if let Some(old) = conns.get(&key) {
             if old.identity.secret == conn.identity.secret && !old.cancel.is_cancelled() {
+                // Registered again: try now rather than after the rest of a backoff.
+                old.wake.notify_one();
                 return;
             }
             old.cancel.cancel();

@@ -101,6 +101,10 @@ impl Inbox {
             .map(|sid| format!("{}\0{}", m.source, sid).into_bytes());
         // Ids start at 1: friendlier in `clawlink inbox read ID`.
         let id = self.db.sled().generate_id()? + 1;
+        // What this daemon wrote itself (a transport sets `meta.own`, e.g. our own Nexus messages
+        // coming back in a page) is kept for the record, but is never unread and never goes to
+        // the local agent.
+        let own = m.meta.get("own").and_then(serde_json::Value::as_bool) == Some(true);
         let msg = InboxMessage {
             id,
             source: m.source,
@@ -108,11 +112,11 @@ impl Inbox {
             from: m.from,
             message: m.message,
             received_at: crate::time::now_rfc3339(),
-            read: false,
+            read: own,
             meta: m.meta,
         };
         let value = encode(&msg)?;
-        let track = self.track_agent.load(Ordering::Relaxed);
+        let track = self.track_agent.load(Ordering::Relaxed) && !own;
         let res = (&self.msgs, &self.dedup, &self.pending).transaction(|(msgs, dedup, pending)| {
             if let Some(k) = &dedup_key {
                 if let Some(existing) = dedup.get(k)? {
@@ -131,7 +135,9 @@ impl Inbox {
             Ok(Some(prev)) => Ok(Stored::Duplicate(prev)),
             Ok(None) => {
                 self.total.fetch_add(1, Ordering::Relaxed);
-                self.unread.fetch_add(1, Ordering::Relaxed);
+                if !own {
+                    self.unread.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(Stored::New(msg))
             }
             Err(TransactionError::Abort(e)) => Err(e),

@@ -25,6 +25,9 @@ pub struct JoinedSession {
     pub server: String,
     /// Our agent id in it.
     pub agent_id: String,
+    /// Whether we created it (its greeting, from `system` at cursor 0, is then our own text).
+    #[serde(default)]
+    pub creator: bool,
     /// Our session key.
     pub key: Secret,
     /// Last cursor stored in the inbox by the background poller (`None`: nothing yet).
@@ -169,6 +172,7 @@ mod tests {
         let db = Db::open(&tmp.path().join("data"))?;
         let s = NexusSessions::open(&db)?;
         s.put(&JoinedSession {
+            creator: false,
             sid: "abc".into(),
             server: "http://x".into(),
             agent_id: "a".into(),

@@ -11,9 +11,6 @@ use super::{decode, encode, Db, Result};
 use clawlink::Secret;
 use serde::{Deserialize, Serialize};
 
-/// Where `relay` commands go when neither `--relay` nor `relay setup` said otherwise.
-pub const DEFAULT_RELAY: &str = "http://localhost:3900";
-
 /// One registered id on one relay.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Identity {

@@ -8,6 +8,12 @@
 //! or past its deadline. Every attempt is announced on a broadcast channel, which is how
 //! `clawlink send` learns the outcome of the first attempt and `--wait` the final one.
 //!
+//! Records queued behind a stuck head still end on time: while the head waits out its backoff,
+//! the lane wakes at the earliest deadline behind it and expires what is due. `clawlink outbox
+//! cancel` marks records in [`Outbound::cancel`] and pokes every lane; the lane that holds a
+//! record is the only writer of its final state, so a record delivered at the moment it was
+//! cancelled is reported as delivered, never as both.
+//!
 //! A lane with nothing to do for [`LANE_IDLE`] ends and is forgotten; the next record for
 //! its target starts a new one. The check that it is empty and its removal happen under the
 //! lanes lock, the same lock a record is handed over under, so no record is left behind.
@@ -15,7 +21,7 @@
 use super::{OutboxStore, Outcome, Record, Registry};
 use crate::util::Backoff;
 use clawlink::proto::{ApiError, DeliveryState};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -30,6 +36,16 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 pub const LANE_IDLE: Duration = Duration::from_secs(60);
 
 type Lanes = HashMap<(String, String), mpsc::UnboundedSender<Record>>;
+
+/// How [`Outbound::pruning`] ended.
+enum Woke<T> {
+    /// The future finished.
+    Done(T),
+    /// The head record was cancelled meanwhile.
+    HeadCancelled,
+    /// The daemon is stopping.
+    Shutdown,
+}
 
 /// The result of one attempt, broadcast to whoever waits on a send.
 #[derive(Debug, Clone)]
@@ -55,6 +71,10 @@ struct Inner {
     transports: Registry,
     // Held only to look up, insert or retire a sender; never across an await.
     lanes: Mutex<Lanes>,
+    /// Ids the owner cancelled that their lane has not ended yet.
+    cancelled: Mutex<HashSet<String>>,
+    /// Wakes every lane (a cancellation to act on).
+    poke: tokio::sync::Notify,
     events: broadcast::Sender<Attempt>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -74,6 +94,8 @@ impl Outbound {
                 store,
                 transports,
                 lanes: Mutex::new(HashMap::new()),
+                cancelled: Mutex::new(HashSet::new()),
+                poke: tokio::sync::Notify::new(),
                 events,
                 shutdown,
                 tracker,
@@ -145,12 +167,109 @@ impl Outbound {
             .spawn(async move { this.run_lane(key, rx).await });
     }
 
+    /// Cancels the pending records `which` selects: their lanes end them as `cancelled` (or,
+    /// for one in the middle of an attempt that succeeds, as `delivered`). Returns the final
+    /// state of each, waiting up to `within` for its lane; one still in an attempt then is
+    /// reported `queued`.
+    pub async fn cancel(
+        &self,
+        which: impl Fn(&Record) -> bool,
+        within: Duration,
+    ) -> crate::store::Result<Vec<(String, DeliveryState)>> {
+        let mut events = self.subscribe();
+        let ids: Vec<String> = self
+            .inner
+            .store
+            .pending()?
+            .into_iter()
+            .filter(|r| which(r))
+            .map(|r| r.id)
+            .collect();
+        self.inner
+            .cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(ids.iter().cloned());
+        self.inner.poke.notify_waiters();
+        let mut states: HashMap<String, DeliveryState> = ids
+            .iter()
+            .map(|id| (id.clone(), DeliveryState::Queued))
+            .collect();
+        let mut open = ids.len();
+        let until = tokio::time::Instant::now() + within;
+        while open > 0 {
+            let Ok(Ok(a)) = tokio::time::timeout_at(until, events.recv()).await else {
+                break;
+            };
+            if let Some(s) = states.get_mut(&a.id) {
+                if *s == DeliveryState::Queued && a.state != DeliveryState::Queued {
+                    *s = a.state;
+                    open -= 1;
+                }
+            }
+        }
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let s = states[&id];
+                (id, s)
+            })
+            .collect())
+    }
+
+    /// Whether the owner cancelled `id` (and forgets it: the caller ends the record).
+    fn take_cancelled(&self, id: &str) -> bool {
+        self.inner
+            .cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+    }
+
+    /// Ends what waits in `queue` and was cancelled or is past its deadline.
+    async fn prune(&self, queue: &mut VecDeque<Record>) {
+        let now = crate::time::now_ms();
+        let mut kept = VecDeque::with_capacity(queue.len());
+        for mut r in queue.drain(..) {
+            if self.take_cancelled(&r.id) {
+                self.end_cancelled(&mut r).await;
+            } else if now > r.deadline_ms {
+                self.expire(&mut r).await;
+            } else {
+                kept.push_back(r);
+            }
+        }
+        *queue = kept;
+    }
+
+    async fn end_cancelled(&self, record: &mut Record) {
+        let err = ApiError::new("cancelled", "cancelled by `clawlink outbox cancel`");
+        self.finish(record, DeliveryState::Cancelled, Some(err))
+            .await;
+    }
+
+    async fn expire(&self, record: &mut Record) {
+        let err = ApiError::new(
+            "expired",
+            "the message could not be delivered before its deadline",
+        )
+        .with_hint(
+            record
+                .last_error
+                .clone()
+                .map(|e| format!("last error: {e}"))
+                .unwrap_or_default(),
+        );
+        self.finish(record, DeliveryState::Expired, Some(err)).await;
+    }
+
     async fn run_lane(self, key: (String, String), mut rx: mpsc::UnboundedReceiver<Record>) {
         let mut queue: VecDeque<Record> = VecDeque::new();
         loop {
             while let Ok(r) = rx.try_recv() {
                 queue.push_back(r);
             }
+            self.prune(&mut queue).await;
             let Some(record) = queue.pop_front() else {
                 tokio::select! {
                     r = rx.recv() => match r { Some(r) => { queue.push_back(r); continue } None => return },
@@ -168,14 +287,20 @@ impl Outbound {
                     _ = self.inner.shutdown.cancelled() => return,
                 }
             };
-            if !self.deliver_one(record).await {
+            if !self.deliver_one(record, &mut queue, &mut rx).await {
                 return;
             }
         }
     }
 
-    /// Runs one record to a final state. Returns false on shutdown.
-    async fn deliver_one(&self, mut record: Record) -> bool {
+    /// Runs one record to a final state, keeping the records behind it (`queue`, fed from
+    /// `rx`) pruned while it waits. Returns false on shutdown.
+    async fn deliver_one(
+        &self,
+        mut record: Record,
+        queue: &mut VecDeque<Record>,
+        rx: &mut mpsc::UnboundedReceiver<Record>,
+    ) -> bool {
         let Some(transport) = self.inner.transports.by_kind(&record.transport) else {
             let err = ApiError::new(
                 "no_transport",
@@ -187,34 +312,33 @@ impl Outbound {
         };
         let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         loop {
-            if crate::time::now_ms() > record.deadline_ms {
-                let err = ApiError::new(
-                    "expired",
-                    "the message could not be delivered before its deadline",
-                )
-                .with_hint(
-                    record
-                        .last_error
-                        .clone()
-                        .map(|e| format!("last error: {e}"))
-                        .unwrap_or_default(),
-                );
-                self.finish(&mut record, DeliveryState::Expired, Some(err))
-                    .await;
+            if self.take_cancelled(&record.id) {
+                self.end_cancelled(&mut record).await;
                 return true;
             }
-            let outcome = tokio::select! {
-                o = transport.deliver(&record) => o,
-                _ = self.inner.shutdown.cancelled() => return false,
+            if crate::time::now_ms() > record.deadline_ms {
+                self.expire(&mut record).await;
+                return true;
+            }
+            // An attempt under way is never cut short by a cancel: its outcome is the truth.
+            let outcome = match self
+                .pruning(transport.deliver(&record), queue, rx, None)
+                .await
+            {
+                Woke::Done(o) => o,
+                Woke::HeadCancelled => continue,
+                Woke::Shutdown => return false,
             };
             record.attempts += 1;
             match outcome {
                 Outcome::Delivered => {
+                    self.take_cancelled(&record.id);
                     self.finish(&mut record, DeliveryState::Delivered, None)
                         .await;
                     return true;
                 }
                 Outcome::Failed(err) => {
+                    self.take_cancelled(&record.id);
                     self.finish(&mut record, DeliveryState::Failed, Some(err))
                         .await;
                     return true;
@@ -237,11 +361,58 @@ impl Outbound {
                     let until_deadline = Duration::from_millis(
                         record.deadline_ms.saturating_sub(crate::time::now_ms()) + 1,
                     );
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait.min(until_deadline)) => {}
-                        _ = self.inner.shutdown.cancelled() => return false,
+                    let nap = tokio::time::sleep(wait.min(until_deadline));
+                    if let Woke::Shutdown = self.pruning(nap, queue, rx, Some(&record.id)).await {
+                        return false;
                     }
                 }
+            }
+        }
+    }
+
+    /// Runs `fut` while keeping `queue` pruned, so that a record behind the head that is
+    /// cancelled or reaches its deadline ends on time however long the head takes. With
+    /// `head`, it also returns early once that record is cancelled.
+    async fn pruning<T>(
+        &self,
+        fut: impl std::future::Future<Output = T>,
+        queue: &mut VecDeque<Record>,
+        rx: &mut mpsc::UnboundedReceiver<Record>,
+        head: Option<&str>,
+    ) -> Woke<T> {
+        tokio::pin!(fut);
+        let mut open = true;
+        // The earliest deadline in the queue, kept up to date as records arrive (a full scan
+        // only after a wake-up, never per arrival).
+        let mut due = queue.iter().map(|r| r.deadline_ms).min();
+        loop {
+            let until_due = due.map_or(LANE_IDLE, |d| {
+                Duration::from_millis(d.saturating_sub(crate::time::now_ms()) + 1)
+            });
+            tokio::select! {
+                t = &mut fut => return Woke::Done(t),
+                r = rx.recv(), if open => {
+                    match r {
+                        Some(r) => {
+                            due = Some(due.map_or(r.deadline_ms, |d| d.min(r.deadline_ms)));
+                            queue.push_back(r);
+                        }
+                        None => open = false,
+                    }
+                    continue;
+                }
+                _ = self.inner.poke.notified() => {}
+                _ = tokio::time::sleep(until_due) => {}
+                _ = self.inner.shutdown.cancelled() => return Woke::Shutdown,
+            }
+            while let Ok(r) = rx.try_recv() {
+                queue.push_back(r);
+            }
+            self.prune(queue).await;
+            due = queue.iter().map(|r| r.deadline_ms).min();
+            let cancelled = self.inner.cancelled.lock().unwrap_or_else(|p| p.into_inner());
+            if head.is_some_and(|id| cancelled.contains(id)) {
+                return Woke::HeadCancelled;
             }
         }
     }

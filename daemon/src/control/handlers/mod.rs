@@ -45,6 +45,7 @@ pub async fn dispatch(state: &State, request: Request) -> Reply {
         Request::Send(p) => send::send(state, p).await,
         Request::Ping(p) => send::ping(state, p).await,
         Request::OutboxList => send::outbox(state),
+        Request::OutboxCancel(p) => send::cancel(state, p).await,
         Request::Relay(r) => relay::handle(state, r).await,
         Request::Nexus(r) => nexus::handle(state, r).await,
         Request::Shutdown => {

@@ -72,11 +72,13 @@ async fn keep(
     server: &str,
     agent: &str,
     key: &str,
+    creator: bool,
 ) -> Result<(), Reply> {
     let s = JoinedSession {
         sid: sid.to_string(),
         server: server.to_string(),
         agent_id: agent.to_string(),
+        creator,
         key: Secret::new(key),
         cursor: None,
         read_cursor: None,
@@ -148,6 +150,7 @@ pub(super) async fn import_dir(state: &State, dir: &str) -> Result<u64, clawlink
             sid: sid.clone(),
             server: srv,
             agent_id: agent,
+            creator: false,
             key: Secret::new(key),
             cursor: cursor.clone(),
             read_cursor: cursor,
@@ -199,7 +202,7 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
             let sid = a.body.get("sessionId").and_then(Value::as_str);
             let mut tips = Vec::new();
             if let (true, Some(c), Some(k), Some(sid)) = (a.ok(), &creator_agent_id, key, sid) {
-                keep(nexus, sid, &server, c, k).await?;
+                keep(nexus, sid, &server, c, k, true).await?;
                 nexus.note_expiry(sid, &a.body).await;
                 tips.push(format!("joined as {c}; the daemon now polls this session into the inbox. Invite the other agent: clawlink nexus pair {sid}"));
             }
@@ -236,7 +239,7 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
             }
             let mut tips = Vec::new();
             if let (true, Some(k)) = (a.ok(), a.body.get("sessionKey").and_then(Value::as_str)) {
-                keep(nexus, &sid, &server, &agent_id, k).await?;
+                keep(nexus, &sid, &server, &agent_id, k, false).await?;
                 tips.push("joined; the daemon now polls this session into the inbox".into());
             }
             reply(a, tips)
@@ -279,7 +282,7 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
                 sid,
                 a.body.get("sessionKey").and_then(Value::as_str),
             ) {
-                keep(nexus, sid, &server, &agent_id, k).await?;
+                keep(nexus, sid, &server, &agent_id, k, false).await?;
                 tips.push(format!(
                     "joined session {sid}; the daemon now polls it into the inbox"
                 ));

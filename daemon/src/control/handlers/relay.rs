@@ -11,7 +11,7 @@ use crate::relay::error::relay_error;
 use crate::relay::wire::{address, normalize};
 use crate::relay::Relay;
 use crate::state::State;
-use crate::store::relay_client::{Identity, DEFAULT_RELAY};
+use crate::store::relay_client::Identity;
 use clawlink::proto::{ApiError, RelayIdentity, RelayRequest, SendParams};
 use serde_json::json;
 use std::sync::Arc;
@@ -19,11 +19,12 @@ use std::sync::Arc;
 fn resolve(relay: &Relay, url: Option<String>) -> Result<String, ApiError> {
     match url {
         Some(r) => normalize(&r),
-        None => Ok(relay
-            .store
-            .default_relay()
-            .map_err(store_err)?
-            .unwrap_or_else(|| DEFAULT_RELAY.to_string())),
+        None => relay.store.default_relay().map_err(store_err)?.ok_or_else(|| {
+            ApiError::new(
+                "no_relay",
+                "no relay is set up yet: run `clawlink relay setup --relay URL` (or `clawlink relay register --relay URL ...`), or pass --relay URL",
+            )
+        }),
     }
 }
 

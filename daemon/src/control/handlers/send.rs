@@ -1,4 +1,4 @@
-//! `send`, `ping`, `outbox.list`: the outbound side of the control API.
+//! `send`, `ping`, `outbox.list`, `outbox.cancel`: the outbound side of the control API.
 //!
 //! `send` resolves its target (a contact, or `--url`/`--token`), asks the transport
 //! [`Registry`](crate::transport::Registry) which transport accepts the address and how it
@@ -11,7 +11,9 @@
 use super::{json, store_err, Reply};
 use crate::state::State;
 use crate::transport::{Record, Route, SendRequest};
-use clawlink::proto::{ApiError, DeliveryState, PingParams, SendParams, SendReply};
+use clawlink::proto::{
+    ApiError, Cancelled, DeliveryState, OutboxCancelParams, PingParams, SendParams, SendReply,
+};
 use clawlink::Secret;
 use std::time::Duration;
 
@@ -153,6 +155,44 @@ pub(super) fn outbox(state: &State) -> Reply {
         .map_err(store_err)?
         .iter()
         .map(|r| r.entry())
+        .collect();
+    json(&list)
+}
+
+/// How long `outbox cancel` waits for the lanes to end what it cancelled.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
+
+pub(super) async fn cancel(state: &State, p: OutboxCancelParams) -> Reply {
+    let which = match (&p.id, &p.to, p.all) {
+        (Some(_), None, false) | (None, Some(_), false) | (None, None, true) => (p.id, p.to),
+        _ => {
+            return Err(ApiError::new(
+                "bad_request",
+                "give exactly one of an outbox id, --to NAME or --all",
+            ))
+        }
+    };
+    let ended = state
+        .outbound
+        .cancel(
+            |r| match &which {
+                (Some(id), _) => &r.id == id,
+                (_, Some(to)) => &r.to == to,
+                _ => true,
+            },
+            CANCEL_WAIT,
+        )
+        .await
+        .map_err(store_err)?;
+    if let (Some(id), true) = (&which.0, ended.is_empty()) {
+        return Err(ApiError::new(
+            "not_found",
+            format!("no pending outbound message {id}; see `clawlink outbox` (only queued messages can be cancelled)"),
+        ));
+    }
+    let list: Vec<Cancelled> = ended
+        .into_iter()
+        .map(|(id, state)| Cancelled { id, state })
         .collect();
     json(&list)
 }
