@@ -13,7 +13,7 @@ fn validate(c: &NewContact) -> Result<(), ApiError> {
         ));
     }
     let url = c.url.as_str();
-    let scheme_ok = ["ws://", "wss://", "relay://"]
+    let scheme_ok = ["ws://", "wss://", "relay://", "a2a:http://", "a2a:https://"]
         .iter()
         .any(|s| url.starts_with(s));
     if !scheme_ok || url.len() > 2048 {

@@ -1,6 +1,7 @@
 //! One handler per request group: plain async functions of the daemon state and the request,
 //! returning the JSON result or an [`ApiError`]. No socket code here.
 
+mod a2a;
 mod contacts;
 mod inbox;
 mod nexus;
@@ -47,6 +48,7 @@ pub async fn dispatch(state: &State, request: Request) -> Reply {
         Request::OutboxList => send::outbox(state),
         Request::Relay(r) => relay::handle(state, r).await,
         Request::Nexus(r) => nexus::handle(state, r).await,
+        Request::A2a(r) => a2a::handle(state, r).await,
         Request::Shutdown => {
             tracing::info!("shutdown requested over the control socket");
             state.shutdown.cancel();
