@@ -4,7 +4,7 @@ use super::{out, Ctx};
 use clap::{Args, Subcommand};
 use clawlink::client::ClientError;
 use clawlink::proto::{
-    ApiError, ContactView, Count, ImportParams, ImportReply, NameParam, NewContact, RelayIdentity,
+    A2aContactReply, A2aRequest, ApiError, ContactView, Count, ImportParams, ImportReply, NameParam, NewContact, RelayIdentity,
     Request,
 };
 use clawlink::Secret;
@@ -18,11 +18,17 @@ pub enum ContactsCmd {
         #[arg(long)]
         name: String,
         /// ws://HOST:PORT (an OpenClaw gateway) or relay://HOST:PORT/ID.
+        #[arg(long, required_unless_present = "a2a", conflicts_with = "a2a")]
+        url: Option<String>,
+        /// An A2A agent: its origin (the Agent Card is read) or its JSON-RPC endpoint URL.
         #[arg(long)]
-        url: String,
+        a2a: Option<String>,
         /// Gateway token (stored in the daemon; never printed).
         #[arg(long, default_value = "")]
         token: String,
+        /// Read the token from this file instead (keeps it off the command line).
+        #[arg(long, conflicts_with = "token")]
+        token_file: Option<PathBuf>,
         #[arg(long, default_value = "")]
         desc: String,
     },
@@ -52,9 +58,37 @@ pub fn contacts(ctx: &Ctx, c: ContactsCmd) -> Result<ExitCode, ClientError> {
         ContactsCmd::Add {
             name,
             url,
+            a2a,
             token,
+            token_file,
             desc,
         } => {
+            let token = match token_file {
+                Some(f) => std::fs::read_to_string(&f)
+                    .map_err(|e| local(format!("{}: {e}", f.display())))?
+                    .trim()
+                    .to_string(),
+                None => token,
+            };
+            if let Some(a2a) = a2a {
+                let r: A2aContactReply = client.call(
+                    &Request::A2a(A2aRequest::ContactAdd {
+                        name,
+                        url: a2a,
+                        token: Secret::new(token),
+                        desc,
+                    }),
+                    None,
+                )?;
+                let agent = r
+                    .agent
+                    .as_deref()
+                    .map(|a| format!(" (agent {a:?}, skills: {})", if r.skills.is_empty() { "none listed".into() } else { r.skills.join(", ") }))
+                    .unwrap_or_default();
+                out::done(ctx, &r, &format!("A2A contact {:?} saved: {}{agent}", r.name, r.endpoint));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let url = url.unwrap_or_default();
             let v: ContactView = client.call(
                 &Request::ContactsAdd(NewContact {
                     name,

@@ -4,6 +4,8 @@
 //! Exit codes: 0 success; 1 error (daemon down, bad input, refused by the peer, ...);
 //! 3 `send` accepted into the outbox but not delivered yet (the daemon keeps retrying).
 
+mod a2a;
+mod ask;
 mod contacts;
 mod inbox;
 mod nexus;
@@ -58,6 +60,11 @@ enum Command {
     Nexus(nexus::NexusCmd),
     /// Stop the daemon gracefully.
     Shutdown,
+    /// A2A: peers allowed to call this daemon, inbound tasks and their answers.
+    #[command(subcommand)]
+    A2a(a2a::A2aCmd),
+    /// Ask an A2A contact and wait for its answer (exit 0 answered, 1 refused or failed, 3 no answer yet).
+    Ask(ask::AskArgs),
 }
 
 /// Shared context of a command.
@@ -89,6 +96,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Outbox => send::outbox(&ctx),
         Command::Relay(c) => relay::relay(&ctx, c),
         Command::Nexus(c) => nexus::nexus(&ctx, c),
+        Command::A2a(c) => a2a::a2a(&ctx, c),
+        Command::Ask(a) => ask::ask(&ctx, a),
         Command::Shutdown => {
             ctx.connect()?.call_raw(&Request::Shutdown, None)?;
             out::done(
