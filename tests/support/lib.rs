@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod a2a;
 pub mod daemon;
 pub mod gateway;
 pub mod nexus;

@@ -94,7 +94,11 @@ pub fn a2a(ctx: &Ctx, c: A2aCmd) -> Result<ExitCode, ClientError> {
         }
         A2aCmd::Peer(PeerCmd::Remove { name }) => {
             let c: Count = call(ctx, A2aRequest::PeerRemove { name: name.clone() })?;
-            out::done(ctx, &c, &format!("A2A peer {name:?} removed; its token no longer works"));
+            out::done(
+                ctx,
+                &c,
+                &format!("A2A peer {name:?} removed; its token no longer works"),
+            );
         }
         A2aCmd::Tasks { open } => {
             let list: Vec<A2aTaskView> = call(ctx, A2aRequest::Tasks { open })?;

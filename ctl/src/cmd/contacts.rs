@@ -4,8 +4,8 @@ use super::{out, Ctx};
 use clap::{Args, Subcommand};
 use clawlink::client::ClientError;
 use clawlink::proto::{
-    A2aContactReply, A2aRequest, ApiError, ContactView, Count, ImportParams, ImportReply, NameParam, NewContact, RelayIdentity,
-    Request,
+    A2aContactReply, A2aRequest, ApiError, ContactView, Count, ImportParams, ImportReply,
+    NameParam, NewContact, RelayIdentity, Request,
 };
 use clawlink::Secret;
 use std::path::PathBuf;
@@ -83,9 +83,22 @@ pub fn contacts(ctx: &Ctx, c: ContactsCmd) -> Result<ExitCode, ClientError> {
                 let agent = r
                     .agent
                     .as_deref()
-                    .map(|a| format!(" (agent {a:?}, skills: {})", if r.skills.is_empty() { "none listed".into() } else { r.skills.join(", ") }))
+                    .map(|a| {
+                        format!(
+                            " (agent {a:?}, skills: {})",
+                            if r.skills.is_empty() {
+                                "none listed".into()
+                            } else {
+                                r.skills.join(", ")
+                            }
+                        )
+                    })
                     .unwrap_or_default();
-                out::done(ctx, &r, &format!("A2A contact {:?} saved: {}{agent}", r.name, r.endpoint));
+                out::done(
+                    ctx,
+                    &r,
+                    &format!("A2A contact {:?} saved: {}{agent}", r.name, r.endpoint),
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let url = url.unwrap_or_default();

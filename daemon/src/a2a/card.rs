@@ -51,8 +51,7 @@ fn host(headers: &HeaderMap) -> String {
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 255
-                && h
-                    .bytes()
+                && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
         })
         .unwrap_or("localhost")
@@ -67,7 +66,9 @@ pub async fn resolve(
 ) -> Result<(String, Option<AgentCard>), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("{url:?}: an A2A address starts with http:// or https://"));
+        return Err(format!(
+            "{url:?}: an A2A address starts with http:// or https://"
+        ));
     }
     if parsed.path() != "/" && !parsed.path().is_empty() {
         return Ok((url.to_string(), None));

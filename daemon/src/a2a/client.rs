@@ -101,11 +101,17 @@ pub async fn call(
         401 | 403 => {
             return Err(CallError::Auth(format!(
                 "{endpoint} refused the token (HTTP {status}){}",
-                if peer_says.is_empty() { String::new() } else { format!(": {peer_says}") }
+                if peer_says.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {peer_says}")
+                }
             )))
         }
         408 | 429 | 500..=599 => {
-            return Err(CallError::Transient(format!("{endpoint} answered HTTP {status}")))
+            return Err(CallError::Transient(format!(
+                "{endpoint} answered HTTP {status}"
+            )))
         }
         200..=299 => {}
         _ => {
@@ -117,7 +123,9 @@ pub async fn call(
     if let Some(code) = v["error"]["code"].as_i64() {
         return Err(match code {
             -32601 => CallError::NoMethod,
-            -32000 if peer_says.contains("rate") => CallError::Transient(format!("{endpoint}: {peer_says}")),
+            -32000 if peer_says.contains("rate") => {
+                CallError::Transient(format!("{endpoint}: {peer_says}"))
+            }
             _ => CallError::Refused(format!("{endpoint} refused it ({code}): {peer_says}")),
         });
     }
@@ -173,10 +181,14 @@ pub async fn send_message(
 fn sent(mut v: Value) -> Result<Sent, CallError> {
     let bad = |e: serde_json::Error| CallError::Refused(format!("unreadable answer: {e}"));
     if let Some(t) = v.get_mut("task") {
-        return serde_json::from_value(t.take()).map(Sent::Task).map_err(bad);
+        return serde_json::from_value(t.take())
+            .map(Sent::Task)
+            .map_err(bad);
     }
     if let Some(m) = v.get_mut("message") {
-        return serde_json::from_value(m.take()).map(Sent::Message).map_err(bad);
+        return serde_json::from_value(m.take())
+            .map(Sent::Message)
+            .map_err(bad);
     }
     if v.get("status").is_some() {
         return serde_json::from_value(v).map(Sent::Task).map_err(bad);

@@ -99,7 +99,9 @@ impl Follower {
             }
             delay = (delay * 2).min(POLL_MAX);
             let i = &self.inner;
-            let got = client::get_task(&i.http, &f.endpoint, f.token.expose(), f.legacy, &f.task_id).await;
+            let got =
+                client::get_task(&i.http, &f.endpoint, f.token.expose(), f.legacy, &f.task_id)
+                    .await;
             match got {
                 Ok(task) => {
                     let s = task.status.state;
@@ -161,14 +163,20 @@ impl Follower {
             source: "a2a".into(),
             source_id: Some(format!("reply\0{}\0{}", f.endpoint, f.task_id)),
             from: f.contact.clone(),
-            message: if text.is_empty() { "(no answer text)".into() } else { text.clone() },
+            message: if text.is_empty() {
+                "(no answer text)".into()
+            } else {
+                text.clone()
+            },
             meta,
         };
         f.state = state;
         f.text = Some(text);
         match i.ingest.store(msg).await {
             Ok(stored) => f.inbox_id = Some(stored.id()),
-            Err(e) => tracing::error!(error = %e, task = %f.task_id, "A2A answer NOT stored; it is fetched again after a restart"),
+            Err(e) => {
+                tracing::error!(error = %e, task = %f.task_id, "A2A answer NOT stored; it is fetched again after a restart")
+            }
         }
         if f.inbox_id.is_some() {
             if let Err(e) = i.store.put_follow(f) {

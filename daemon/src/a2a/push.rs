@@ -101,7 +101,10 @@ impl PushTransport {
                 }
             }
             Err(e) => Outcome::Retry {
-                error: ApiError::new("unreachable", format!("webhook: {}", super::client::why(&e))),
+                error: ApiError::new(
+                    "unreachable",
+                    format!("webhook: {}", super::client::why(&e)),
+                ),
                 after: None,
             },
         }

@@ -152,7 +152,10 @@ pub fn parse(body: &[u8]) -> Result<Body, RpcError> {
             if items.len() > MAX_BATCH {
                 return Err(RpcError::new(
                     code::INVALID_REQUEST,
-                    format!("batch of {} requests exceeds the limit of {MAX_BATCH}", items.len()),
+                    format!(
+                        "batch of {} requests exceeds the limit of {MAX_BATCH}",
+                        items.len()
+                    ),
                 ));
             }
             Ok(Body::Batch(items.into_iter().map(entry).collect()))
@@ -176,7 +179,10 @@ fn entry(v: Value) -> Entry {
         None => None,
         Some(id @ (Value::String(_) | Value::Number(_) | Value::Null)) => Some(id),
         Some(_) => {
-            return invalid(Some(Value::Null), "\"id\" must be a string, a number or null");
+            return invalid(
+                Some(Value::Null),
+                "\"id\" must be a string, a number or null",
+            );
         }
     };
     if m.get("jsonrpc") != Some(&Value::String("2.0".into())) {
@@ -384,7 +390,10 @@ mod tests {
         assert_eq!(parse(b"{nope").unwrap_err().code, code::PARSE);
         assert_eq!(parse(b"[]").unwrap_err().code, code::INVALID_REQUEST);
         let flood = format!("[{}]", vec!["1"; MAX_BATCH + 1].join(","));
-        assert_eq!(parse(flood.as_bytes()).unwrap_err().code, code::INVALID_REQUEST);
+        assert_eq!(
+            parse(flood.as_bytes()).unwrap_err().code,
+            code::INVALID_REQUEST
+        );
         assert_eq!(one("7").call.unwrap_err().code, code::INVALID_REQUEST);
         let e = one(r#"{"jsonrpc":"1.0","id":1,"method":"GetTask"}"#);
         assert_eq!(e.call.unwrap_err().code, code::INVALID_REQUEST);

@@ -45,9 +45,8 @@ struct Endpoint {
 
 /// The router: the card and `/a2a/v1`.
 pub fn router(tasks: Tasks, config: A2aConfig) -> Router {
-    let limiter = NonZeroU32::new(config.rate_limit_per_minute).map(|n| {
-        governor::RateLimiter::keyed(governor::Quota::per_minute(n).allow_burst(n))
-    });
+    let limiter = NonZeroU32::new(config.rate_limit_per_minute)
+        .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n).allow_burst(n)));
     let ep = Arc::new(Endpoint {
         tasks,
         config,
@@ -78,7 +77,10 @@ fn http_error(status: StatusCode, e: RpcError) -> Response {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -117,7 +119,10 @@ async fn rpc_endpoint(State(ep): State<Arc<Endpoint>>, req: Request) -> Response
     if !ep.allow(&peer, 1) {
         return http_error(
             StatusCode::TOO_MANY_REQUESTS,
-            RpcError::new(code::SERVER, "rate limited: too many requests from this peer"),
+            RpcError::new(
+                code::SERVER,
+                "rate limited: too many requests from this peer",
+            ),
         );
     }
     let body = match axum::body::to_bytes(HttpBody::new(req.into_body()), rpc::MAX_BODY).await {
@@ -146,7 +151,10 @@ async fn rpc_endpoint(State(ep): State<Arc<Endpoint>>, req: Request) -> Response
             if !ep.allow(&peer, entries.len().saturating_sub(1)) {
                 return http_error(
                     StatusCode::TOO_MANY_REQUESTS,
-                    RpcError::new(code::SERVER, "rate limited: the batch is over this peer's allowance"),
+                    RpcError::new(
+                        code::SERVER,
+                        "rate limited: the batch is over this peer's allowance",
+                    ),
                 );
             }
             let mut out = Vec::new();
@@ -168,11 +176,16 @@ async fn rpc_endpoint(State(ep): State<Arc<Endpoint>>, req: Request) -> Response
 
 /// Sends `v`, or errors in its place when it is over [`MAX_RESPONSE`].
 fn respond(v: Value) -> Response {
-    let size = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&v)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
     if size <= MAX_RESPONSE {
         return Json(v).into_response();
     }
-    let e = RpcError::new(code::SERVER, "the response exceeds 1 MiB; ask with historyLength 0");
+    let e = RpcError::new(
+        code::SERVER,
+        "the response exceeds 1 MiB; ask with historyLength 0",
+    );
     let cut = |one: &Value| error_body(Some(one["id"].clone()), &e);
     match &v {
         Value::Array(items) => Json(Value::Array(items.iter().map(cut).collect())).into_response(),

@@ -157,11 +157,7 @@ impl Tasks {
         if r.task.status.state != TaskState::Submitted {
             return Ok(r);
         }
-        let read = self
-            .inner
-            .inbox
-            .get(r.inbox_id)?
-            .is_some_and(|m| m.read);
+        let read = self.inner.inbox.get(r.inbox_id)?.is_some_and(|m| m.read);
         let handed = r.agent_tracked && !self.inner.inbox.is_agent_pending(r.inbox_id)?;
         if read || handed {
             r.task.status = status(TaskState::Working, None);

@@ -44,13 +44,20 @@ impl A2aTransport {
     }
 
     fn is_legacy(&self, endpoint: &str) -> bool {
-        self.legacy.lock().map(|l| l.contains(endpoint)).unwrap_or(false)
+        self.legacy
+            .lock()
+            .map(|l| l.contains(endpoint))
+            .unwrap_or(false)
     }
 
     async fn attempt(&self, r: &OutboxRecord) -> Outcome {
         let p = &r.payload;
-        let (Some(endpoint), Some(message)) = (p["endpoint"].as_str(), p["message"].as_str()) else {
-            return Outcome::Failed(ApiError::new("bad_request", "a2a record without endpoint or message"));
+        let (Some(endpoint), Some(message)) = (p["endpoint"].as_str(), p["message"].as_str())
+        else {
+            return Outcome::Failed(ApiError::new(
+                "bad_request",
+                "a2a record without endpoint or message",
+            ));
         };
         let token = Secret::new(p["token"].as_str().unwrap_or(""));
         let store = self.follower.store();
@@ -59,13 +66,31 @@ impl A2aTransport {
             Err(e) => return retry(ApiError::new("store", format!("the store failed: {e}"))),
         };
         let mut legacy = self.is_legacy(endpoint);
-        let mut sent = client::send_message(&self.http, endpoint, token.expose(), legacy, &r.id, &context_id, message).await;
+        let mut sent = client::send_message(
+            &self.http,
+            endpoint,
+            token.expose(),
+            legacy,
+            &r.id,
+            &context_id,
+            message,
+        )
+        .await;
         if matches!(sent, Err(CallError::NoMethod)) && !legacy {
             legacy = true;
             if let Ok(mut l) = self.legacy.lock() {
                 l.insert(endpoint.to_string());
             }
-            sent = client::send_message(&self.http, endpoint, token.expose(), true, &r.id, &context_id, message).await;
+            sent = client::send_message(
+                &self.http,
+                endpoint,
+                token.expose(),
+                true,
+                &r.id,
+                &context_id,
+                message,
+            )
+            .await;
         }
         let mut follow = Follow {
             outbox_id: r.id.clone(),
@@ -99,21 +124,27 @@ impl A2aTransport {
                 if let Err(e) = self.record(&follow).await {
                     return retry(e);
                 }
-                self.follower.end(&mut follow, TaskState::Completed, m.text()).await;
+                self.follower
+                    .end(&mut follow, TaskState::Completed, m.text())
+                    .await;
                 Outcome::Delivered
             }
             Err(CallError::Transient(e)) => retry(ApiError::new("unreachable", e)),
-            Err(CallError::Auth(e)) => Outcome::Failed(
-                ApiError::new("auth", e).with_hint("check the contact's token (`clawlink contacts add --a2a URL --token-file F`)"),
-            ),
-            Err(CallError::NoMethod) => Outcome::Failed(ApiError::new("refused", format!("{endpoint} knows neither SendMessage nor message/send"))),
+            Err(CallError::Auth(e)) => Outcome::Failed(ApiError::new("auth", e).with_hint(
+                "check the contact's token (`clawlink contacts add --a2a URL --token-file F`)",
+            )),
+            Err(CallError::NoMethod) => Outcome::Failed(ApiError::new(
+                "refused",
+                format!("{endpoint} knows neither SendMessage nor message/send"),
+            )),
             Err(CallError::Refused(e)) => Outcome::Failed(ApiError::new("refused", e)),
         }
     }
 
     async fn record(&self, f: &Follow) -> Result<(), ApiError> {
         let s = self.follower.store();
-        let err = |e: crate::store::StoreError| ApiError::new("store", format!("the store failed: {e}"));
+        let err =
+            |e: crate::store::StoreError| ApiError::new("store", format!("the store failed: {e}"));
         s.put_follow(f).map_err(err)?;
         s.durable().await.map_err(err)
     }

@@ -33,7 +33,11 @@ pub enum TaskState {
     #[serde(rename = "TASK_STATE_FAILED", alias = "failed")]
     Failed,
     /// Stopped on request.
-    #[serde(rename = "TASK_STATE_CANCELED", alias = "canceled", alias = "cancelled")]
+    #[serde(
+        rename = "TASK_STATE_CANCELED",
+        alias = "canceled",
+        alias = "cancelled"
+    )]
     Canceled,
     /// Refused (by policy), with a reason.
     #[serde(rename = "TASK_STATE_REJECTED", alias = "rejected")]
@@ -45,11 +49,7 @@ pub enum TaskState {
     #[serde(rename = "TASK_STATE_AUTH_REQUIRED", alias = "auth-required")]
     AuthRequired,
     /// A state this build does not know (a newer peer).
-    #[serde(
-        rename = "TASK_STATE_UNSPECIFIED",
-        alias = "unknown",
-        other
-    )]
+    #[serde(rename = "TASK_STATE_UNSPECIFIED", alias = "unknown", other)]
     Unknown,
 }
 

@@ -190,7 +190,10 @@ impl A2aStore {
     pub fn all_tasks(&self) -> Result<Vec<TaskRecord>> {
         self.tasks
             .iter()
-            .map(|r| r.map_err(Into::into).and_then(|(_, v)| decode("a2a_tasks", &v)))
+            .map(|r| {
+                r.map_err(Into::into)
+                    .and_then(|(_, v)| decode("a2a_tasks", &v))
+            })
             .collect()
     }
 
@@ -217,7 +220,10 @@ impl A2aStore {
     pub fn peers(&self) -> Result<Vec<Peer>> {
         self.peers
             .iter()
-            .map(|r| r.map_err(Into::into).and_then(|(_, v)| decode("a2a_peers", &v)))
+            .map(|r| {
+                r.map_err(Into::into)
+                    .and_then(|(_, v)| decode("a2a_peers", &v))
+            })
             .collect()
     }
 

@@ -45,7 +45,10 @@ pub(super) async fn handle(state: &State, r: A2aRequest) -> Reply {
         }
         A2aRequest::PeerRemove { name } => {
             if !tasks.store().remove_peer(&name).map_err(store_err)? {
-                return Err(ApiError::new("not_found", format!("no A2A peer named {name:?}")));
+                return Err(ApiError::new(
+                    "not_found",
+                    format!("no A2A peer named {name:?}"),
+                ));
             }
             tasks.store().durable().await.map_err(store_err)?;
             json(&Count { count: 1 })
@@ -61,10 +64,16 @@ pub(super) async fn handle(state: &State, r: A2aRequest) -> Reply {
         }
         A2aRequest::Reply { task, message } => {
             if message.is_empty() || message.len() > crate::a2a::rpc::MAX_TEXT {
-                return Err(ApiError::new("bad_request", "the answer must be 1..=65536 bytes"));
+                return Err(ApiError::new(
+                    "bad_request",
+                    "the answer must be 1..=65536 bytes",
+                ));
             }
             let r = find(state, &task)?;
-            let t = tasks.complete(r.clone(), &message).await.map_err(conflict)?;
+            let t = tasks
+                .complete(r.clone(), &message)
+                .await
+                .map_err(conflict)?;
             json(&view(&TaskRecord { task: t, ..r }))
         }
         A2aRequest::Reject { task, reason } => {
@@ -87,8 +96,7 @@ fn valid_peer_name(n: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
 }
 
@@ -128,7 +136,11 @@ async fn contact_add(
 ) -> Reply {
     let (endpoint, card) = crate::a2a::card::resolve(&state.a2a.http, &url)
         .await
-        .map_err(|e| ApiError::new("unreachable", e).with_hint("give the peer's origin (its Agent Card is read) or its JSON-RPC endpoint URL"))?;
+        .map_err(|e| {
+            ApiError::new("unreachable", e).with_hint(
+                "give the peer's origin (its Agent Card is read) or its JSON-RPC endpoint URL",
+            )
+        })?;
     let desc = match (&card, desc.is_empty()) {
         (Some(c), true) => c.description.chars().take(1024).collect(),
         _ => desc,
@@ -146,22 +158,37 @@ async fn contact_add(
         endpoint,
         agent: card.as_ref().map(|c| c.name.clone()),
         skills: card
-            .map(|c| c.skills.into_iter().map(|s| if s.name.is_empty() { s.id } else { s.name }).collect())
+            .map(|c| {
+                c.skills
+                    .into_iter()
+                    .map(|s| if s.name.is_empty() { s.id } else { s.name })
+                    .collect()
+            })
             .unwrap_or_default(),
     })
 }
 
 async fn ask(state: &State, p: AskParams) -> Reply {
-    let timeout = p.timeout_secs.map(Duration::from_secs).unwrap_or(ASK_TIMEOUT);
+    let timeout = p
+        .timeout_secs
+        .map(Duration::from_secs)
+        .unwrap_or(ASK_TIMEOUT);
     let deadline = tokio::time::Instant::now() + timeout;
-    let c = state.contacts.get(&p.to).map_err(store_err)?.ok_or_else(|| {
-        ApiError::new("not_found", format!("no contact named {:?}", p.to))
-            .with_hint("add it with `clawlink contacts add --name NAME --a2a URL`")
-    })?;
+    let c = state
+        .contacts
+        .get(&p.to)
+        .map_err(store_err)?
+        .ok_or_else(|| {
+            ApiError::new("not_found", format!("no contact named {:?}", p.to))
+                .with_hint("add it with `clawlink contacts add --name NAME --a2a URL`")
+        })?;
     if !c.url.starts_with("a2a:") {
         return Err(ApiError::new(
             "bad_request",
-            format!("{:?} is not an A2A contact; `ask` needs one (use `send` for others)", p.to),
+            format!(
+                "{:?} is not an A2A contact; `ask` needs one (use `send` for others)",
+                p.to
+            ),
         ));
     }
     // Subscribed before the send, so an outcome cannot slip past.
@@ -175,7 +202,8 @@ async fn ask(state: &State, p: AskParams) -> Reply {
         },
     )
     .await?;
-    let sent: SendReply = serde_json::from_value(sent).map_err(|e| ApiError::new("internal", e.to_string()))?;
+    let sent: SendReply =
+        serde_json::from_value(sent).map_err(|e| ApiError::new("internal", e.to_string()))?;
     let mut reply = AskReply {
         id: sent.id.clone(),
         state: "queued".into(),
@@ -190,7 +218,13 @@ async fn ask(state: &State, p: AskParams) -> Reply {
     }
     let mut attempts = state.outbound.subscribe();
     loop {
-        if let Some(f) = state.a2a.follower.store().follow(&sent.id).map_err(store_err)? {
+        if let Some(f) = state
+            .a2a
+            .follower
+            .store()
+            .follow(&sent.id)
+            .map_err(store_err)?
+        {
             reply.task_id = Some(f.task_id.clone());
             reply.state = f.state.short().into();
             if f.inbox_id.is_some() {
