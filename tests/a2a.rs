@@ -275,7 +275,10 @@ fn the_final_state_is_pushed_at_least_once_even_to_a_webhook_that_was_down() {
         let out = d.ctl_json(&["outbox"]);
         out.as_array()?
             .iter()
-            .find(|e| e["transport"] == "a2a-push" && e["attempts"].as_u64() >= Some(1))
+            .find(|e| {
+                e["to"].as_str().is_some_and(|t| t.starts_with("push:"))
+                    && e["attempts"].as_u64() >= Some(1)
+            })
             .map(|_| ())
     });
     let seen = push_receiver(hook);

@@ -28,30 +28,75 @@ pub mod tasks;
 pub mod transport;
 pub mod wire;
 
-pub use server::router;
+use crate::status::StatusSource;
+use crate::store::a2a::A2aStore;
+use crate::transport::Context;
+use clawlink::proto::ConnectionRow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A random 128-bit id, hex (task ids, artifact ids, message ids, context ids).
 pub fn new_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::util::hex(&rand::random::<[u8; 16]>())
 }
 
-/// The shared HTTP client of the A2A client side (no redirects: a peer cannot bounce a
-/// request, and its token, to another host).
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .build()?)
-}
-
-/// The A2A handles the daemon shares with its control handlers. Cheap to clone.
-#[derive(Clone)]
+/// The A2A transport: inbound tasks, the outbound follower, and the [`crate::transport::Transport`]
+/// that sends `a2a+http(s)://` addresses and push notifications.
 pub struct A2a {
     /// Inbound tasks.
     pub tasks: tasks::Tasks,
-    /// Outbound task follower (owns the A2A store handle too).
+    /// Outbound task follower (it owns the A2A store handle too).
     pub follower: follower::Follower,
-    /// The HTTP client (card discovery).
+    /// The daemon's HTTP client.
     pub http: reqwest::Client,
+    // Endpoints known to speak only the 0.3 method names. Never held across an await.
+    legacy: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Opens the A2A store and resumes following the tasks left open before a restart.
+pub fn start(ctx: &Context) -> anyhow::Result<Arc<A2a>> {
+    let store = A2aStore::open(&ctx.db)?;
+    let http = crate::util::http_client::client();
+    let follower = follower::Follower::new(
+        store.clone(),
+        ctx.ingest.clone(),
+        http.clone(),
+        ctx.shutdown.clone(),
+        ctx.tracker.clone(),
+    );
+    let followed = follower.resume()?;
+    tracing::info!(tasks = followed, "A2A tasks followed");
+    Ok(Arc::new(A2a {
+        tasks: tasks::Tasks::new(store, ctx.ingest.clone()),
+        follower,
+        http,
+        legacy: Default::default(),
+    }))
+}
+
+impl A2a {
+    /// The inbound endpoint (card and `/a2a/v1`), for the daemon's listener.
+    pub fn router(&self, config: config::A2aConfig) -> axum::Router {
+        server::router(self.tasks.clone(), config)
+    }
+}
+
+impl StatusSource for A2a {
+    fn rows(&self) -> Vec<ConnectionRow> {
+        let store = self.tasks.store();
+        let mut info = BTreeMap::new();
+        let open = store.open_tasks().map(|t| t.len()).unwrap_or(0);
+        info.insert("inbound_open".to_string(), open.to_string());
+        let followed = store.open_follows().map(|f| f.len()).unwrap_or(0);
+        info.insert("outbound_followed".to_string(), followed.to_string());
+        let peers = store.peers().map(|p| p.len()).unwrap_or(0);
+        info.insert("peers".to_string(), peers.to_string());
+        vec![ConnectionRow {
+            kind: transport::KIND.into(),
+            target: "/a2a/v1".into(),
+            state: "ready".into(),
+            info,
+            ..Default::default()
+        }]
+    }
 }

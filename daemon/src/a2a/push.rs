@@ -1,8 +1,9 @@
 //! Push notifications: a task's final state, delivered to the caller's webhook at least once.
 //!
 //! When an inbound task with a push-notification config becomes final, an outbox record of
-//! transport `a2a-push` (lane: the webhook URL) is written in the same fsync as the state, and
-//! the outbox delivers it with its usual retries and backoff, across restarts, for a day:
+//! transport `a2a` with an [`A2aSend::Push`] payload (lane: the webhook URL) is written before
+//! the state change is acknowledged, and the outbox delivers it with its usual retries and
+//! backoff, across restarts, for a day:
 //!
 //! ```text
 //! POST {url}
@@ -16,15 +17,13 @@
 //! 2xx → delivered; 408, 429, 5xx and connection errors → retried; other 4xx → failed for good.
 //! The receiver must be idempotent (the spec says so): a retry after a lost 2xx repeats it.
 
+use super::transport::{A2aSend, KIND};
 use super::wire::{PushConfig, Task};
-use crate::outbound::{BoxFuture, Outbound, Outcome, Transport};
-use crate::store::outbox::OutboxRecord;
+use crate::transport::{Outbound, Outcome, Payload, Record};
 use clawlink::proto::{ApiError, DeliveryState};
-use serde_json::json;
+use clawlink::Secret;
 use std::time::Duration;
 
-/// Transport kind of push records.
-pub const KIND: &str = "a2a-push";
 /// How long a push notification is retried.
 const TTL_MS: u64 = 24 * 3600 * 1000;
 
@@ -35,17 +34,22 @@ pub async fn enqueue(
     push: &PushConfig,
 ) -> crate::store::Result<()> {
     let now = crate::time::now_ms();
-    let record = OutboxRecord {
+    let body = serde_json::json!({ "task": task }).to_string();
+    let record = Record {
         seq: outbound.store().next_seq()?,
         id: super::new_id(),
         to: format!("push:{}", task.id),
         transport: KIND.into(),
         target: push.url.clone(),
-        payload: json!({
-            "url": push.url,
-            "token": push.token,
-            "authorization": push.authentication.as_ref().and_then(|a| a.header()),
-            "body": {"task": task},
+        payload: Payload::A2a(A2aSend::Push {
+            url: push.url.clone(),
+            token: push.token.clone().map(Secret::new),
+            authorization: push
+                .authentication
+                .as_ref()
+                .and_then(|a| a.header())
+                .map(Secret::new),
+            body,
         }),
         state: DeliveryState::Queued,
         attempts: 0,
@@ -58,65 +62,43 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Delivers `a2a-push` records.
-pub struct PushTransport {
-    http: reqwest::Client,
-}
-
-impl PushTransport {
-    /// Over the shared HTTP client.
-    pub fn new(http: reqwest::Client) -> PushTransport {
-        PushTransport { http }
+/// One delivery attempt of a push notification.
+pub async fn deliver(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&Secret>,
+    authorization: Option<&Secret>,
+    body: &str,
+) -> Outcome {
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/a2a+json")
+        .timeout(Duration::from_secs(15))
+        .body(body.to_string());
+    if let Some(auth) = authorization {
+        req = req.header("authorization", auth.expose());
     }
-
-    async fn attempt(&self, r: &OutboxRecord) -> Outcome {
-        let p = &r.payload;
-        let Some(url) = p["url"].as_str() else {
-            return Outcome::Failed(ApiError::new("bad_request", "push record without url"));
-        };
-        let mut req = self
-            .http
-            .post(url)
-            .header("content-type", "application/a2a+json")
-            .timeout(Duration::from_secs(15))
-            .body(p["body"].to_string());
-        if let Some(auth) = p["authorization"].as_str() {
-            req = req.header("authorization", auth);
-        }
-        if let Some(token) = p["token"].as_str() {
-            req = req.header("x-a2a-notification-token", token);
-        }
-        match req.send().await {
-            Ok(resp) if resp.status().is_success() => Outcome::Delivered,
-            Ok(resp) => {
-                let s = resp.status().as_u16();
-                let err = ApiError::new("push_refused", format!("webhook answered HTTP {s}"));
-                if s == 408 || s == 429 || s >= 500 {
-                    Outcome::Retry {
-                        error: err,
-                        after: None,
-                    }
-                } else {
-                    Outcome::Failed(err)
-                }
+    if let Some(token) = token {
+        req = req.header("x-a2a-notification-token", token.expose());
+    }
+    match req.send().await {
+        Ok(resp) if resp.status().is_success() => Outcome::Delivered,
+        Ok(resp) => {
+            let s = resp.status().as_u16();
+            let error = ApiError::new("push_refused", format!("webhook answered HTTP {s}"));
+            if s == 408 || s == 429 || s >= 500 {
+                let after = crate::util::http_client::retry_after(resp.headers());
+                Outcome::Retry { error, after }
+            } else {
+                Outcome::Failed(error)
             }
-            Err(e) => Outcome::Retry {
-                error: ApiError::new(
-                    "unreachable",
-                    format!("webhook: {}", super::client::why(&e)),
-                ),
-                after: None,
-            },
         }
-    }
-}
-
-impl Transport for PushTransport {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn deliver<'a>(&'a self, record: &'a OutboxRecord) -> BoxFuture<'a, Outcome> {
-        Box::pin(self.attempt(record))
+        Err(e) => Outcome::Retry {
+            error: ApiError::new(
+                "unreachable",
+                format!("webhook: {}", super::client::why(&e)),
+            ),
+            after: None,
+        },
     }
 }

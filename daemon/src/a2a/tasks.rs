@@ -22,10 +22,10 @@
 use super::rpc::{code, RpcError, Send};
 use super::wire::{Artifact, Message, Part, Task, TaskState, TaskStatus};
 use crate::inbound::Ingest;
-use crate::outbound::Outbound;
 use crate::store::a2a::{A2aStore, TaskRecord};
 use crate::store::inbox::{Inbox, NewMessage};
 use crate::store::StoreError;
+use crate::transport::Outbound;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -39,7 +39,6 @@ struct Inner {
     store: A2aStore,
     ingest: Ingest,
     inbox: Inbox,
-    outbound: Outbound,
     changed: broadcast::Sender<String>,
 }
 
@@ -60,15 +59,15 @@ fn status(state: TaskState, message: Option<Message>) -> TaskStatus {
 }
 
 impl Tasks {
-    /// The service over its store, the ingest path, and the outbox (for push notifications).
-    pub fn new(store: A2aStore, ingest: Ingest, inbox: Inbox, outbound: Outbound) -> Tasks {
+    /// The service over its store and the ingest path.
+    pub fn new(store: A2aStore, ingest: Ingest) -> Tasks {
+        let inbox = ingest.inbox().clone();
         let (changed, _) = broadcast::channel(256);
         Tasks {
             inner: Arc::new(Inner {
                 store,
                 ingest,
                 inbox,
-                outbound,
                 changed,
             }),
         }
@@ -178,25 +177,38 @@ impl Tasks {
         }
     }
 
-    /// Completes a task with `answer` as its artifact.
-    pub async fn complete(&self, r: TaskRecord, answer: &str) -> Result<Task, String> {
+    /// Completes a task with `answer` as its artifact (a push notification, if asked for,
+    /// goes to `outbound`).
+    pub async fn complete(
+        &self,
+        outbound: &Outbound,
+        r: TaskRecord,
+        answer: &str,
+    ) -> Result<Task, String> {
         let artifact = Artifact {
             artifact_id: super::new_id(),
             name: Some("answer".into()),
             parts: vec![Part::text(answer)],
         };
-        self.finish(r, TaskState::Completed, Some(artifact), None)
+        self.finish(outbound, r, TaskState::Completed, Some(artifact), None)
             .await
     }
 
     /// Rejects a task, with `reason`.
-    pub async fn reject(&self, r: TaskRecord, reason: &str) -> Result<Task, String> {
+    pub async fn reject(
+        &self,
+        outbound: &Outbound,
+        r: TaskRecord,
+        reason: &str,
+    ) -> Result<Task, String> {
         let msg = Message::agent(&r.task.context_id, reason);
-        self.finish(r, TaskState::Rejected, None, Some(msg)).await
+        self.finish(outbound, r, TaskState::Rejected, None, Some(msg))
+            .await
     }
 
     async fn finish(
         &self,
+        outbound: &Outbound,
         mut r: TaskRecord,
         state: TaskState,
         artifact: Option<Artifact>,
@@ -216,7 +228,7 @@ impl Tasks {
         let store = &self.inner.store;
         store.update_task(&r).map_err(|e| e.to_string())?;
         if let Some(push) = &r.push {
-            super::push::enqueue(&self.inner.outbound, &r.task, push)
+            super::push::enqueue(outbound, &r.task, push)
                 .await
                 .map_err(|e| format!("the push notification could not be queued: {e}"))?;
         }

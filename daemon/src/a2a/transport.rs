@@ -1,6 +1,9 @@
-//! The `a2a` transport: delivers outbox records to a peer's JSON-RPC endpoint as `SendMessage`.
+//! The `a2a` transport: delivers outbox records to a peer's JSON-RPC endpoint as `SendMessage`,
+//! and push notifications to callers' webhooks.
 //!
-//! Payload (written by `send` for an `a2a:URL` contact or address): `{endpoint, token, message}`.
+//! Addresses: `a2a+http://HOST[:PORT]/PATH` and `a2a+https://…`, the peer's JSON-RPC endpoint
+//! (`clawlink contacts add --a2a ORIGIN` finds it through the Agent Card and stores it so);
+//! one lane per endpoint. Payload: [`A2aSend::Message`] `{endpoint, token, message}`.
 //! The A2A `messageId` is the outbox id, so a retry is the same message to the peer; the
 //! `contextId` is the contact's stable one ([`crate::store::a2a::A2aStore::context_for`]);
 //! `returnImmediately` is set, so the peer answers with a task at once. A peer that answers
@@ -9,40 +12,59 @@
 //! Delivered = the peer accepted it and answered with a task (now followed, see
 //! [`super::follower`]) or directly with a message (put in the inbox at once). Connection
 //! errors, timeouts, 429 and 5xx are retried by the outbox; a refused token or a JSON-RPC
-//! error fails the record with the peer's reason.
+//! error fails the record with the peer's reason. [`A2aSend::Push`] records are push
+//! notifications ([`super::push`]).
 
 use super::client::{self, CallError, Sent};
-use super::follower::Follower;
 use super::wire::TaskState;
-use crate::outbound::{BoxFuture, Outcome, Transport};
+use super::A2a;
 use crate::store::a2a::Follow;
-use crate::store::outbox::OutboxRecord;
+use crate::transport::{BoxFuture, Outcome, Payload, Record, Route, SendRequest, Transport};
 use clawlink::proto::ApiError;
 use clawlink::Secret;
-use std::collections::HashSet;
-use std::sync::Mutex;
+use serde::{Deserialize, Serialize};
 
 /// Transport kind.
 pub const KIND: &str = "a2a";
+/// Address kinds: the endpoint's scheme with `a2a+` in front.
+pub const SCHEMES: &[&str] = &["a2a+http", "a2a+https"];
 
-/// The A2A transport.
-pub struct A2aTransport {
-    follower: Follower,
-    http: reqwest::Client,
-    // Endpoints known to speak only the 0.3 names. Never held across an await.
-    legacy: Mutex<HashSet<String>>,
+/// What an `a2a` outbox record carries (it may hold secrets: no `Debug`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum A2aSend {
+    /// A message to a peer.
+    Message {
+        /// The peer's JSON-RPC endpoint (`http(s)://…`).
+        endpoint: String,
+        /// Its bearer token (may be empty).
+        #[serde(default)]
+        token: Secret,
+        /// The text.
+        message: String,
+    },
+    /// A task's final state for a caller's webhook.
+    Push {
+        /// The webhook.
+        url: String,
+        /// Echoed in `X-A2A-Notification-Token`.
+        #[serde(default)]
+        token: Option<Secret>,
+        /// The `Authorization` header value.
+        #[serde(default)]
+        authorization: Option<Secret>,
+        /// The JSON body, `{"task": ...}`.
+        body: String,
+    },
 }
 
-impl A2aTransport {
-    /// Over the follower (which owns the store) and the shared HTTP client.
-    pub fn new(follower: Follower, http: reqwest::Client) -> A2aTransport {
-        A2aTransport {
-            follower,
-            http,
-            legacy: Mutex::new(HashSet::new()),
-        }
-    }
+/// The endpoint of an `a2a+http(s)://` address.
+pub fn endpoint(address: &str) -> Option<&str> {
+    let e = address.trim().strip_prefix("a2a+")?;
+    (e.starts_with("http://") || e.starts_with("https://")).then_some(e)
+}
 
+impl A2a {
     fn is_legacy(&self, endpoint: &str) -> bool {
         self.legacy
             .lock()
@@ -50,16 +72,26 @@ impl A2aTransport {
             .unwrap_or(false)
     }
 
-    async fn attempt(&self, r: &OutboxRecord) -> Outcome {
-        let p = &r.payload;
-        let (Some(endpoint), Some(message)) = (p["endpoint"].as_str(), p["message"].as_str())
-        else {
-            return Outcome::Failed(ApiError::new(
-                "bad_request",
-                "a2a record without endpoint or message",
-            ));
+    async fn attempt(&self, r: &Record) -> Outcome {
+        let Payload::A2a(send) = &r.payload else {
+            return Outcome::Failed(ApiError::new("bad_record", "not an a2a outbox record"));
         };
-        let token = Secret::new(p["token"].as_str().unwrap_or(""));
+        let (endpoint, token, message) = match send {
+            A2aSend::Message {
+                endpoint,
+                token,
+                message,
+            } => (endpoint.as_str(), token.clone(), message.as_str()),
+            A2aSend::Push {
+                url,
+                token,
+                authorization,
+                body,
+            } => {
+                let (t, a) = (token.as_ref(), authorization.as_ref());
+                return super::push::deliver(&self.http, url, t, a, body).await;
+            }
+        };
         let store = self.follower.store();
         let context_id = match store.context_for(&r.to) {
             Ok(c) => c,
@@ -154,12 +186,36 @@ fn retry(error: ApiError) -> Outcome {
     Outcome::Retry { error, after: None }
 }
 
-impl Transport for A2aTransport {
+impl Transport for A2a {
     fn kind(&self) -> &'static str {
         KIND
     }
 
-    fn deliver<'a>(&'a self, record: &'a OutboxRecord) -> BoxFuture<'a, Outcome> {
+    fn accepts(&self) -> &'static [&'static str] {
+        SCHEMES
+    }
+
+    fn route(&self, req: &SendRequest<'_>) -> Result<Route, ApiError> {
+        let endpoint = endpoint(req.url).ok_or_else(|| {
+            ApiError::new(
+                "bad_request",
+                format!(
+                    "cannot send to {:?}: expected a2a+http(s)://HOST/PATH",
+                    req.url
+                ),
+            )
+        })?;
+        Ok(Route {
+            target: endpoint.to_string(),
+            payload: Payload::A2a(A2aSend::Message {
+                endpoint: endpoint.to_string(),
+                token: req.token.clone(),
+                message: req.params.message.clone(),
+            }),
+        })
+    }
+
+    fn deliver<'a>(&'a self, record: &'a Record) -> BoxFuture<'a, Outcome> {
         Box::pin(self.attempt(record))
     }
 }

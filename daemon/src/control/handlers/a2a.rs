@@ -2,7 +2,8 @@
 //! A2A contacts, and `ask` (send, then wait for the followed task's outcome).
 
 use super::{json, store_err, Reply};
-use crate::agent::State;
+use crate::a2a::A2a;
+use crate::state::State;
 use crate::store::a2a::TaskRecord;
 use clawlink::proto::{
     A2aContactReply, A2aPeerToken, A2aPeerView, A2aRequest, A2aTaskView, ApiError, AskParams,
@@ -15,7 +16,8 @@ use std::time::Duration;
 const ASK_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub(super) async fn handle(state: &State, r: A2aRequest) -> Reply {
-    let tasks = &state.a2a.tasks;
+    let a2a = state.transport::<crate::a2a::A2a>()?;
+    let tasks = &a2a.tasks;
     match r {
         A2aRequest::PeerAdd { name } => {
             if !valid_peer_name(&name) {
@@ -69,16 +71,19 @@ pub(super) async fn handle(state: &State, r: A2aRequest) -> Reply {
                     "the answer must be 1..=65536 bytes",
                 ));
             }
-            let r = find(state, &task)?;
+            let r = find(&a2a, &task)?;
             let t = tasks
-                .complete(r.clone(), &message)
+                .complete(&state.outbound, r.clone(), &message)
                 .await
                 .map_err(conflict)?;
             json(&view(&TaskRecord { task: t, ..r }))
         }
         A2aRequest::Reject { task, reason } => {
-            let r = find(state, &task)?;
-            let t = tasks.reject(r.clone(), &reason).await.map_err(conflict)?;
+            let r = find(&a2a, &task)?;
+            let t = tasks
+                .reject(&state.outbound, r.clone(), &reason)
+                .await
+                .map_err(conflict)?;
             json(&view(&TaskRecord { task: t, ..r }))
         }
         A2aRequest::ContactAdd {
@@ -86,8 +91,8 @@ pub(super) async fn handle(state: &State, r: A2aRequest) -> Reply {
             url,
             token,
             desc,
-        } => contact_add(state, name, url, token, desc).await,
-        A2aRequest::Ask(p) => ask(state, p).await,
+        } => contact_add(state, &a2a, name, url, token, desc).await,
+        A2aRequest::Ask(p) => ask(state, &a2a, p).await,
     }
 }
 
@@ -104,16 +109,11 @@ fn conflict(e: String) -> ApiError {
     ApiError::new("conflict", e)
 }
 
-fn find(state: &State, task: &str) -> Result<TaskRecord, ApiError> {
-    state
-        .a2a
-        .tasks
-        .find(task)
-        .map_err(store_err)?
-        .ok_or_else(|| {
-            ApiError::new("not_found", format!("no A2A task {task:?}"))
-                .with_hint("see `clawlink a2a tasks`; an inbox id of an A2A message works too")
-        })
+fn find(a2a: &A2a, task: &str) -> Result<TaskRecord, ApiError> {
+    a2a.tasks.find(task).map_err(store_err)?.ok_or_else(|| {
+        ApiError::new("not_found", format!("no A2A task {task:?}"))
+            .with_hint("see `clawlink a2a tasks`; an inbox id of an A2A message works too")
+    })
 }
 
 fn view(r: &TaskRecord) -> A2aTaskView {
@@ -129,12 +129,13 @@ fn view(r: &TaskRecord) -> A2aTaskView {
 
 async fn contact_add(
     state: &State,
+    a2a: &A2a,
     name: String,
     url: String,
     token: Secret,
     desc: String,
 ) -> Reply {
-    let (endpoint, card) = crate::a2a::card::resolve(&state.a2a.http, &url)
+    let (endpoint, card) = crate::a2a::card::resolve(&a2a.http, &url)
         .await
         .map_err(|e| {
             ApiError::new("unreachable", e).with_hint(
@@ -147,7 +148,7 @@ async fn contact_add(
     };
     let contact = NewContact {
         name,
-        url: format!("a2a:{endpoint}"),
+        url: format!("a2a+{endpoint}"),
         token,
         desc,
     };
@@ -168,7 +169,7 @@ async fn contact_add(
     })
 }
 
-async fn ask(state: &State, p: AskParams) -> Reply {
+async fn ask(state: &State, a2a: &A2a, p: AskParams) -> Reply {
     let timeout = p
         .timeout_secs
         .map(Duration::from_secs)
@@ -182,7 +183,7 @@ async fn ask(state: &State, p: AskParams) -> Reply {
             ApiError::new("not_found", format!("no contact named {:?}", p.to))
                 .with_hint("add it with `clawlink contacts add --name NAME --a2a URL`")
         })?;
-    if !c.url.starts_with("a2a:") {
+    if crate::a2a::transport::endpoint(&c.url).is_none() {
         return Err(ApiError::new(
             "bad_request",
             format!(
@@ -192,7 +193,7 @@ async fn ask(state: &State, p: AskParams) -> Reply {
         ));
     }
     // Subscribed before the send, so an outcome cannot slip past.
-    let mut ended = state.a2a.follower.subscribe();
+    let mut ended = a2a.follower.subscribe();
     let sent = super::send::send(
         state,
         SendParams {
@@ -218,13 +219,7 @@ async fn ask(state: &State, p: AskParams) -> Reply {
     }
     let mut attempts = state.outbound.subscribe();
     loop {
-        if let Some(f) = state
-            .a2a
-            .follower
-            .store()
-            .follow(&sent.id)
-            .map_err(store_err)?
-        {
+        if let Some(f) = a2a.follower.store().follow(&sent.id).map_err(store_err)? {
             reply.task_id = Some(f.task_id.clone());
             reply.state = f.state.short().into();
             if f.inbox_id.is_some() {

@@ -13,11 +13,11 @@ fn validate(c: &NewContact) -> Result<(), ApiError> {
         ));
     }
     let url = c.url.as_str();
-    let scheme_ok = ["ws://", "wss://", "relay://", "a2a:http://", "a2a:https://"]
+    let scheme_ok = ["ws://", "wss://", "relay://", "a2a+http://", "a2a+https://"]
         .iter()
         .any(|s| url.starts_with(s));
     if !scheme_ok || url.len() > 2048 {
-        return Err(ApiError::new("bad_request", format!("contact url {url:?} must start with ws://, wss:// (an OpenClaw gateway) or relay:// (relay://HOST:PORT/ID)")));
+        return Err(ApiError::new("bad_request", format!("contact url {url:?} must start with ws://, wss:// (an OpenClaw gateway), relay:// (relay://HOST:PORT/ID) or a2a+http(s):// (an A2A endpoint)")));
     }
     if c.desc.len() > 1024 || c.token.expose().len() > 4096 {
         return Err(ApiError::new(
