@@ -481,3 +481,98 @@ fn two_daemons_ask_each_other_through_a2a() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["answer"], "pong!");
 }
+
+/// OpenClaw's own A2A channel on a real gateway whose agent answers through a stub model:
+/// `clawlink ask` gets the agent's reply; OpenClaw, with clawlinkd as an outbound peer, sends
+/// into clawlink's inbox; and a restart of the gateway loses its tasks (it keeps them in
+/// memory), which the restart of clawlinkd above does not.
+#[test]
+fn openclaw_a2a_channel_both_ways() {
+    use clawlink_tests::a2a_model::StubModel;
+    use clawlink_tests::gateway::Gateway;
+    let d = Daemon::start();
+    let to_clawlink = peer_add(&d, "openclaw");
+    let to_openclaw = format!("oc-a2a-{}", std::process::id());
+    let model = StubModel::start("stub says: pong");
+    let mut extra = model.gateway_config();
+    extra["channels"] = json!({"a2a": {"enabled": true, "peers": {"clawlink": {
+        "token": to_openclaw,
+        "url": format!("http://{}/a2a/v1", d.listen),
+        "outboundToken": to_clawlink,
+    }}}});
+    let mut gw = Gateway::start_configured(extra);
+    let origin = format!("http://127.0.0.1:{}", gw.port);
+
+    let tok = d.dir.path().join("oc.token");
+    std::fs::write(&tok, &to_openclaw).expect("token file");
+    let added = d.ctl_json(&[
+        "contacts",
+        "add",
+        "--name",
+        "oc",
+        "--a2a",
+        &origin,
+        "--token-file",
+        tok.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(added["endpoint"], format!("{origin}/a2a/v1"));
+    assert_eq!(added["skills"], json!(["main"]));
+
+    let out = d.ctl(&["ask", "--to", "oc", "ping", "--timeout", "300s", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        out.status.success(),
+        "{v} {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.log()
+    );
+    assert_eq!(v["state"], "completed");
+    assert!(
+        v["answer"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stub says: pong"),
+        "{v}"
+    );
+    let task_id = v["task_id"].as_str().expect("task id").to_string();
+
+    // OpenClaw → clawlink: its outbound A2A send lands in the inbox, from the peer's name.
+    let sent = gw.rpc(
+        "send",
+        json!({"to": "a2a:clawlink", "channel": "a2a",
+        "message": "hello clawlink, from openclaw", "idempotencyKey": "a2a-test-1"}),
+    );
+    assert!(sent.is_ok(), "{sent:?}\n{}", gw.log());
+    let got = wait_for(
+        "OpenClaw's message in the inbox",
+        Duration::from_secs(60),
+        || {
+            inbox(&d)
+                .into_iter()
+                .find(|m| m["message"] == "hello clawlink, from openclaw")
+        },
+    );
+    assert_eq!(got["from"], "openclaw");
+    assert_eq!(got["source"], "a2a");
+
+    // Across a restart OpenClaw forgets the task; clawlinkd's survive (see the kill -9 test).
+    let oc = |method: &str, params: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        reqwest::blocking::Client::new()
+            .post(format!("{origin}/a2a/v1"))
+            .bearer_auth(&to_openclaw)
+            .json(&body)
+            .send()
+            .and_then(|r| r.json::<Value>())
+            .expect("OpenClaw A2A call")
+    };
+    assert_eq!(
+        oc("GetTask", json!({"id": task_id}))["result"]["status"]["state"],
+        "TASK_STATE_COMPLETED"
+    );
+    gw.restart();
+    assert_eq!(
+        oc("GetTask", json!({"id": task_id}))["error"]["code"],
+        -32001
+    );
+}

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod a2a;
+pub mod a2a_model;
 pub mod daemon;
 pub mod gateway;
 pub mod nexus;
