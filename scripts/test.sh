@@ -10,5 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/gateway-env.sh >/dev/null
+./scripts/a2a-env.sh >/dev/null
 cargo build --workspace --all-targets
 cargo test --workspace "$@"
