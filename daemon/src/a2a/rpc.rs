@@ -387,32 +387,38 @@ mod tests {
 
     #[test]
     fn every_kind_of_bad_input_gets_its_code() {
-        assert_eq!(parse(b"{nope").unwrap_err().code, code::PARSE);
-        assert_eq!(parse(b"[]").unwrap_err().code, code::INVALID_REQUEST);
-        let flood = format!("[{}]", vec!["1"; MAX_BATCH + 1].join(","));
+        assert_eq!(parse(b"{nope").expect_err("an error").code, code::PARSE);
         assert_eq!(
-            parse(flood.as_bytes()).unwrap_err().code,
+            parse(b"[]").expect_err("an error").code,
             code::INVALID_REQUEST
         );
-        assert_eq!(one("7").call.unwrap_err().code, code::INVALID_REQUEST);
+        let flood = format!("[{}]", vec!["1"; MAX_BATCH + 1].join(","));
+        assert_eq!(
+            parse(flood.as_bytes()).expect_err("an error").code,
+            code::INVALID_REQUEST
+        );
+        assert_eq!(
+            one("7").call.expect_err("an error").code,
+            code::INVALID_REQUEST
+        );
         let e = one(r#"{"jsonrpc":"1.0","id":1,"method":"GetTask"}"#);
-        assert_eq!(e.call.unwrap_err().code, code::INVALID_REQUEST);
+        assert_eq!(e.call.expect_err("an error").code, code::INVALID_REQUEST);
         let e = one(r#"{"jsonrpc":"2.0","id":"x","method":"Nope"}"#);
         assert_eq!(e.id, Some(Value::String("x".into())));
-        assert_eq!(e.call.unwrap_err().code, code::METHOD_NOT_FOUND);
+        assert_eq!(e.call.expect_err("an error").code, code::METHOD_NOT_FOUND);
         let e = one(r#"{"jsonrpc":"2.0","id":1,"method":"SendStreamingMessage"}"#);
-        assert_eq!(e.call.unwrap_err().code, code::UNSUPPORTED);
+        assert_eq!(e.call.expect_err("an error").code, code::UNSUPPORTED);
         let e = one(r#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{}}"#);
-        assert_eq!(e.call.unwrap_err().code, code::INVALID_PARAMS);
+        assert_eq!(e.call.expect_err("an error").code, code::INVALID_PARAMS);
         let big = "x".repeat(MAX_TEXT + 1);
         let e = one(&format!(
             r#"{{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{{"message":{{"messageId":"m","role":"ROLE_USER","parts":[{{"text":"{big}"}}]}}}}}}"#
         ));
-        assert_eq!(e.call.unwrap_err().code, code::INVALID_PARAMS);
+        assert_eq!(e.call.expect_err("an error").code, code::INVALID_PARAMS);
         let e = one(
             r#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"m","role":"ROLE_USER","parts":[{"url":"http://x/f"}]}}}"#,
         );
-        assert_eq!(e.call.unwrap_err().code, code::CONTENT_TYPE);
+        assert_eq!(e.call.expect_err("an error").code, code::CONTENT_TYPE);
     }
 
     #[test]

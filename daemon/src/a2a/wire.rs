@@ -456,11 +456,12 @@ mod tests {
 
     #[test]
     fn states_read_both_dialects_and_unknown_is_kept_apart() {
-        let s: TaskState = serde_json::from_value(json!("TASK_STATE_COMPLETED")).unwrap();
+        let s: TaskState = serde_json::from_value(json!("TASK_STATE_COMPLETED")).expect("parses");
         assert_eq!(s, TaskState::Completed);
-        let s: TaskState = serde_json::from_value(json!("input-required")).unwrap();
+        let s: TaskState = serde_json::from_value(json!("input-required")).expect("parses");
         assert_eq!(s, TaskState::InputRequired);
-        let s: TaskState = serde_json::from_value(json!("TASK_STATE_FROM_THE_FUTURE")).unwrap();
+        let s: TaskState =
+            serde_json::from_value(json!("TASK_STATE_FROM_THE_FUTURE")).expect("parses");
         assert_eq!(s, TaskState::Unknown);
     }
 
@@ -481,7 +482,7 @@ mod tests {
             }],
             history: vec![Message::agent("c", "x")],
         };
-        let mut v = serde_json::to_value(&task).unwrap();
+        let mut v = serde_json::to_value(&task).expect("parses");
         to_v03(&mut v);
         assert_eq!(v["kind"], "task");
         assert_eq!(v["status"]["state"], "completed");
