@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/gateway-env.sh >/dev/null
 ./scripts/nats-env.sh >/dev/null
+./scripts/a2a-env.sh >/dev/null
 cargo build --workspace --all-targets
 cargo test --workspace "$@"
 # The relay's own suites once more on the JetStream backend (a 3-node R3 cluster per relay).

@@ -85,6 +85,9 @@ pub enum Request {
     /// Stop the daemon gracefully (same path as SIGTERM). Result: `{}`.
     #[serde(rename = "shutdown")]
     Shutdown,
+    /// A2A commands: peers, tasks, contacts, `ask`. Result: see [`A2aRequest`].
+    #[serde(rename = "a2a")]
+    A2a(A2aRequest),
 }
 
 impl Request {
@@ -108,6 +111,7 @@ impl Request {
             Request::Relay(_) => "relay",
             Request::Nexus(_) => "nexus",
             Request::Shutdown => "shutdown",
+            Request::A2a(_) => "a2a",
         }
     }
 }
@@ -625,6 +629,144 @@ pub struct NexusReply {
     /// Human tips for stderr.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tips: Vec<String>,
+}
+
+/// A2A commands (params of [`Request::A2a`]), tagged by `cmd`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum A2aRequest {
+    /// Allow a peer to call this daemon's A2A endpoint; makes its token. Result: [`A2aPeerToken`].
+    PeerAdd {
+        /// Peer name (becomes the `from` of its messages).
+        name: String,
+    },
+    /// The peers. Result: `Vec<`[`A2aPeerView`]`>`.
+    PeerList,
+    /// Revoke a peer. Result: [`Count`].
+    PeerRemove {
+        /// Peer name.
+        name: String,
+    },
+    /// Inbound tasks. Result: `Vec<`[`A2aTaskView`]`>`.
+    Tasks {
+        /// Only tasks not final yet.
+        #[serde(default)]
+        open: bool,
+    },
+    /// Answer an inbound task (completes it). Result: [`A2aTaskView`].
+    Reply {
+        /// Task id, or the id of the inbox message it holds.
+        task: String,
+        /// The answer.
+        message: String,
+    },
+    /// Reject an inbound task. Result: [`A2aTaskView`].
+    Reject {
+        /// Task id, or the id of the inbox message it holds.
+        task: String,
+        /// Why.
+        reason: String,
+    },
+    /// Add an A2A contact: an origin (its Agent Card is read) or an endpoint. Result: [`A2aContactReply`].
+    ContactAdd {
+        /// Contact name.
+        name: String,
+        /// `https://host` (card discovery) or the JSON-RPC endpoint URL.
+        url: String,
+        /// Bearer token for the peer (secret).
+        #[serde(default)]
+        token: Secret,
+        /// Description.
+        #[serde(default)]
+        desc: String,
+    },
+    /// Send to an A2A contact and wait for the answer. Result: [`AskReply`].
+    Ask(AskParams),
+}
+
+/// A new peer's token, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct A2aPeerToken {
+    /// Peer name.
+    pub name: String,
+    /// Its bearer token (not kept by the daemon: only its hash is).
+    pub token: Secret,
+}
+
+/// A peer as listed (never its token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct A2aPeerView {
+    /// Peer name.
+    pub name: String,
+    /// RFC 3339 time it was added.
+    pub added_at: String,
+}
+
+/// An inbound task as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct A2aTaskView {
+    /// Task id.
+    pub id: String,
+    /// The peer that sent it.
+    pub peer: String,
+    /// `submitted`, `working`, `completed`, `rejected`, ...
+    pub state: String,
+    /// Its conversation.
+    pub context_id: String,
+    /// The inbox message holding its text.
+    pub inbox_id: u64,
+    /// RFC 3339 time of the last change.
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+/// Result of [`A2aRequest::ContactAdd`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct A2aContactReply {
+    /// Contact name.
+    pub name: String,
+    /// The JSON-RPC endpoint messages go to.
+    pub endpoint: String,
+    /// The agent's name, from its card (when discovered).
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Its skills, from its card.
+    #[serde(default)]
+    pub skills: Vec<String>,
+}
+
+/// Params of [`A2aRequest::Ask`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AskParams {
+    /// Contact name.
+    pub to: String,
+    /// The question.
+    pub message: String,
+    /// Longest wait for the answer, seconds (default 120).
+    pub timeout_secs: Option<u64>,
+}
+
+/// Result of [`A2aRequest::Ask`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AskReply {
+    /// Outbox id (the A2A `messageId`).
+    pub id: String,
+    /// `completed`, `failed`, `rejected`, `auth-required`, `input-required`, `canceled`;
+    /// `queued` (not delivered yet) or `working` when the timeout passed first.
+    pub state: String,
+    /// The answer, or the peer's reason.
+    #[serde(default)]
+    pub answer: Option<String>,
+    /// The peer's task id.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// The inbox message holding the answer.
+    #[serde(default)]
+    pub inbox_id: Option<u64>,
+    /// Why it was not delivered, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
 }
 
 /// An error answer.

@@ -50,6 +50,7 @@ pub fn transports(ctx: &Context) -> anyhow::Result<Registry> {
     r.add(crate::gateway::start(ctx)?);
     r.add(crate::relay::start(ctx)?);
     r.add(crate::nexus::start(ctx)?);
+    r.add(crate::a2a::start(ctx)?);
     Ok(r)
 }
 
@@ -136,6 +137,11 @@ pub async fn run(
             config.listen.token.clone(),
             config.listen.max_body,
         );
+        // The A2A endpoint shares the listener.
+        let router = match state.transports.get::<crate::a2a::A2a>() {
+            Some(a2a) if config.a2a.enabled => router.merge(a2a.router(config.a2a.clone())),
+            _ => router,
+        };
         let token = shutdown.clone();
         tracker.spawn(async move {
             if let Err(e) = crate::http::serve(listener, router, token.clone()).await {

@@ -36,6 +36,8 @@
 //! url = "https://messaging.md"  # default server
 //! poll_interval_secs = 3         # short-poll period of each joined session
 //! long_poll = true              # use the server's long-poll when /health offers it
+//!
+//! [a2a]                         # see crate::a2a::config
 //! ```
 
 use clawlink::Secret;
@@ -61,6 +63,8 @@ pub struct Config {
     pub nexus: NexusConfig,
     /// Relay client.
     pub relay: RelayConfig,
+    /// The A2A endpoint and client.
+    pub a2a: crate::a2a::config::A2aConfig,
 }
 
 /// `[listen]`.

@@ -25,6 +25,7 @@
 //! (`python3 scripts/module-cycles.py` checks there is no cycle).
 #![forbid(unsafe_code)]
 
+pub mod a2a;
 pub mod agent;
 pub mod config;
 pub mod control;

@@ -11,12 +11,15 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- nexus
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- relay-cluster --rate 1000 --secs 10
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- soak --duration-secs 3600 --rate 20
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- a2a-ingest --messages 5000
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- a2a-ask --runs 20 --answer-ms 1000
 //! ```
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
 //! `soak` runs all four roles (two agent daemons, relay server, Nexus server) under steady
 //! traffic for an hour by default and samples RSS, fds and CPU of each over time.
 
+mod a2a;
 mod gateway;
 mod nexus;
 mod relay;
@@ -58,6 +61,10 @@ enum Scenario {
     Nexus(nexus::Args),
     /// Hour-long steady traffic on webhook, relay and Nexus; RSS, fds and CPU over time.
     Soak(soak::Args),
+    /// A2A `SendMessage` → durable inbox and task: throughput and latency.
+    A2aIngest(a2a::IngestArgs),
+    /// What `clawlink ask` adds over an A2A peer's own answer time.
+    A2aAsk(a2a::AskArgs),
 }
 
 fn main() {
@@ -73,5 +80,7 @@ fn main() {
         Scenario::Status { runs } => webhook::status(runs),
         Scenario::Nexus(a) => nexus::run(a),
         Scenario::Soak(a) => soak::run(a),
+        Scenario::A2aIngest(a) => a2a::ingest(a),
+        Scenario::A2aAsk(a) => a2a::ask(a),
     }
 }

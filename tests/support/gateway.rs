@@ -80,11 +80,11 @@ pub struct Gateway {
     /// connections through it are "remote" to the gateway (device pairing applies).
     pub lan_ip: Option<String>,
     child: Option<Child>,
+    channels: bool,
 }
 
 /// Starts on a fresh port after `EADDRINUSE`, at most this many times.
 const PORT_TRIES: usize = 5;
-
 
 impl Gateway {
     /// The gateway shared by the tests of this binary, listening on loopback and on this
@@ -99,7 +99,18 @@ impl Gateway {
         Gateway::start_with(None)
     }
 
+    /// A dedicated loopback-only gateway whose config also holds `extra`, merged key by key
+    /// at the top level (e.g. a model provider and a `channels` block; with `channels`, the
+    /// gateway starts its channels).
+    pub fn start_configured(extra: Value) -> Gateway {
+        Gateway::build(None, extra)
+    }
+
     fn start_with(lan_ip: Option<String>) -> Gateway {
+        Gateway::build(lan_ip, json!({}))
+    }
+
+    fn build(lan_ip: Option<String>, extra: Value) -> Gateway {
         let dir = tempfile::Builder::new()
             .prefix("clawlink-gw-")
             .tempdir()
@@ -112,11 +123,12 @@ impl Gateway {
             url: String::new(),
             lan_ip,
             child: None,
+            channels: extra.get("channels").is_some(),
         };
         for _ in 0..PORT_TRIES {
             g.port = recently_free_port();
             g.url = format!("ws://127.0.0.1:{}", g.port);
-            g.write_config();
+            g.write_config(&extra);
             match g.try_spawn() {
                 Ok(()) => return g,
                 Err(log)
@@ -150,7 +162,7 @@ impl Gateway {
         self.dir.path().join("state")
     }
 
-    fn write_config(&self) {
+    fn write_config(&self, extra: &Value) {
         for d in ["home", "tmp", "state/logs"] {
             std::fs::create_dir_all(self.dir.path().join(d)).expect("mkdir");
         }
@@ -159,8 +171,16 @@ impl Gateway {
             gw["bind"] = json!("custom");
             gw["customBindHost"] = json!(ip);
         }
-        let config = json!({"gateway":gw,"logging":{"file":self.state().join("logs/openclaw.log")},
+        let mut config = json!({"gateway":gw,"logging":{"file":self.state().join("logs/openclaw.log")},
             "update":{"checkOnStart":false},"models":{"catalogRefresh":{"enabled":false}}});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            match (config.get_mut(k), v) {
+                (Some(Value::Object(have)), Value::Object(add)) => {
+                    have.extend(add.clone());
+                }
+                _ => config[k] = v.clone(),
+            }
+        }
         std::fs::write(self.state().join("config.json"), config.to_string())
             .expect("write gateway config");
     }
@@ -174,10 +194,12 @@ impl Gateway {
             .env("TMPDIR", self.dir.path().join("tmp"))
             .env("OPENCLAW_STATE_DIR", self.state())
             .env("OPENCLAW_CONFIG_PATH", self.state().join("config.json"));
+        if !self.channels {
+            cmd.env("OPENCLAW_SKIP_CHANNELS", "1");
+        }
         for k in [
             "DISABLE_BONJOUR",
             "NO_AUTO_UPDATE",
-            "SKIP_CHANNELS",
             "SKIP_BROWSER_CONTROL_SERVER",
             "SKIP_CANVAS_HOST",
             "SKIP_GMAIL_WATCHER",
@@ -247,7 +269,8 @@ impl Gateway {
             .stderr(log);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         self.child = Some(cmd.spawn().expect("spawn the gateway"));
-        self.ready_or_exit(Duration::from_secs(120))
+        // Starting channels (and their plugins) takes a loaded machine much longer.
+        self.ready_or_exit(Duration::from_secs(if self.channels { 360 } else { 120 }))
     }
 
     /// Polls connect + `health` until it works; panics with the log if the gateway dies or is too slow.

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod a2a;
+pub mod a2a_model;
 pub mod daemon;
 pub mod gateway;
 pub mod nats;

@@ -5,8 +5,8 @@ use super::{out, Ctx};
 use clap::{Args, Subcommand};
 use clawlink::client::ClientError;
 use clawlink::proto::{
-    ApiError, ContactView, Count, ImportParams, ImportReply, NameParam, NewContact, RelayIdentity,
-    Request,
+    A2aContactReply, A2aRequest, ApiError, ContactView, Count, ImportParams, ImportReply,
+    NameParam, NewContact, RelayIdentity, Request,
 };
 use clawlink::Secret;
 use std::path::PathBuf;
@@ -21,9 +21,12 @@ pub enum ContactsCmd {
         #[arg(long)]
         name: String,
         /// ws://HOST:PORT or wss://HOST (an OpenClaw gateway), or relay://HOST:PORT/ID.
+        #[arg(long, required_unless_present = "a2a", conflicts_with = "a2a")]
+        url: Option<String>,
+        /// An A2A agent: its origin (the Agent Card is read) or its JSON-RPC endpoint URL.
         #[arg(long)]
-        url: String,
-        // The gateway token.
+        a2a: Option<String>,
+        // The token (gateway token, or the A2A peer's bearer token).
         #[command(flatten)]
         token: TokenArgs,
         /// Free-text description, shown by `contacts list`.
@@ -58,10 +61,43 @@ pub fn contacts(ctx: &Ctx, c: ContactsCmd) -> Result<ExitCode, ClientError> {
         ContactsCmd::Add {
             name,
             url,
+            a2a,
             token,
             desc,
         } => {
             let token = token.resolve(true)?.unwrap_or_default();
+            if let Some(a2a) = a2a {
+                let r: A2aContactReply = ctx.connect()?.call(
+                    &Request::A2a(A2aRequest::ContactAdd {
+                        name,
+                        url: a2a,
+                        token,
+                        desc,
+                    }),
+                    None,
+                )?;
+                let agent = r
+                    .agent
+                    .as_deref()
+                    .map(|a| {
+                        format!(
+                            " (agent {a:?}, skills: {})",
+                            if r.skills.is_empty() {
+                                "none listed".into()
+                            } else {
+                                r.skills.join(", ")
+                            }
+                        )
+                    })
+                    .unwrap_or_default();
+                out::done(
+                    ctx,
+                    &r,
+                    &format!("A2A contact {:?} saved: {}{agent}", r.name, r.endpoint),
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let url = url.unwrap_or_default();
             let v: ContactView = ctx.connect()?.call(
                 &Request::ContactsAdd(NewContact {
                     name,

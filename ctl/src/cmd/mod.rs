@@ -9,6 +9,8 @@
 //! they go to stdout as `{"ok":false,"error":{"code":...,"message":...,"hint":...}}`, the shape
 //! of the control protocol's own errors.
 
+mod a2a;
+mod ask;
 mod contacts;
 mod inbox;
 mod nexus;
@@ -65,6 +67,11 @@ enum Command {
     Nexus(nexus::NexusCmd),
     /// Stop the daemon gracefully.
     Shutdown,
+    /// A2A: peers allowed to call this daemon, inbound tasks and their answers.
+    #[command(subcommand)]
+    A2a(a2a::A2aCmd),
+    /// Ask an A2A contact and wait for its answer (exit 0 answered, 1 refused or failed, 3 no answer yet).
+    Ask(ask::AskArgs),
 }
 
 /// Exit code of a usage error (as clap's own).
@@ -148,6 +155,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Outbox(a) => send::outbox(&ctx, a),
         Command::Relay(c) => relay::relay(&ctx, c),
         Command::Nexus(c) => nexus::nexus(&ctx, c),
+        Command::A2a(c) => a2a::a2a(&ctx, c),
+        Command::Ask(a) => ask::ask(&ctx, a),
         Command::Shutdown => {
             ctx.connect()?.call_raw(&Request::Shutdown, None)?;
             out::done(

@@ -93,6 +93,16 @@ impl Inbox {
         self.track_agent.store(on, Ordering::Relaxed);
     }
 
+    /// Whether new messages are queued for the local agent.
+    pub fn tracks_agent(&self) -> bool {
+        self.track_agent.load(Ordering::Relaxed)
+    }
+
+    /// Whether message `id` still waits to be delivered into the local agent.
+    pub fn is_agent_pending(&self, id: u64) -> Result<bool> {
+        Ok(self.pending.contains_key(id.to_be_bytes())?)
+    }
+
     /// Stores a message (not yet durable: await [`Db::durable`] before acknowledging).
     pub fn insert(&self, m: NewMessage) -> Result<Stored> {
         let dedup_key = m

@@ -24,6 +24,7 @@
 //! no task is left for the runtime to abandon at exit. Waiters after that get
 //! [`StoreError::Closed`].
 
+pub mod a2a;
 pub mod contacts;
 pub mod inbox;
 pub mod kv;

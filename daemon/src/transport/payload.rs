@@ -17,6 +17,8 @@ pub enum Payload {
     Gateway(GatewaySend),
     /// A relay message (see `crate::relay::transport`).
     Relay(RelaySend),
+    /// An A2A message or push notification (see `crate::a2a::transport`).
+    A2a(crate::a2a::transport::A2aSend),
 }
 
 impl Payload {
@@ -25,6 +27,7 @@ impl Payload {
         match self {
             Payload::Gateway(_) => "gateway",
             Payload::Relay(_) => "relay",
+            Payload::A2a(_) => "a2a",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One handler per request group: plain async functions of the daemon state and the request,
 //! returning the JSON result or an [`ApiError`]. No socket code here.
 
+mod a2a;
 mod contacts;
 mod inbox;
 mod nexus;
@@ -48,6 +49,7 @@ pub async fn dispatch(state: &State, request: Request) -> Reply {
         Request::OutboxCancel(p) => send::cancel(state, p).await,
         Request::Relay(r) => relay::handle(state, r).await,
         Request::Nexus(r) => nexus::handle(state, r).await,
+        Request::A2a(r) => a2a::handle(state, r).await,
         Request::Shutdown => {
             tracing::info!("shutdown requested over the control socket");
             state.shutdown.cancel();
