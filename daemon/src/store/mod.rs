@@ -24,12 +24,14 @@
 //! no task is left for the runtime to abandon at exit. Waiters after that get
 //! [`StoreError::Closed`].
 
+pub mod audit;
 pub mod contacts;
 pub mod inbox;
 pub mod kv;
 pub mod nexus_client;
 pub mod nexus_server;
 pub mod outbox;
+pub mod policy;
 pub mod relay_client;
 pub mod relay_server;
 
