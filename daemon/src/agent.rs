@@ -81,6 +81,7 @@ pub async fn run(
     let inbox = Inbox::open(&db)?;
     let ingest = Ingest::new(inbox.clone(), hub.clone());
     let live = LiveConfig::new(config.clone(), &config_path);
+    let policy = crate::policy::Engine::open(&db)?;
     let ctx = Context {
         db: db.clone(),
         data_dir: data_dir.clone(),
@@ -88,6 +89,7 @@ pub async fn run(
         ingest: ingest.clone(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
+        policy: policy.clone(),
     };
     let registry = transports(&ctx)?;
     let outbound = Outbound::new(
@@ -110,6 +112,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         config: live,
+        policy,
     });
 
     // Records from before a restart go on their lanes before any new send can: a send accepted

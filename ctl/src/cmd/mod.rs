@@ -4,11 +4,14 @@
 //! Exit codes: 0 success; 1 error (daemon down, bad input, refused by the peer, ...);
 //! 3 `send` accepted into the outbox but not delivered yet (the daemon keeps retrying).
 
+mod audit;
 mod contacts;
 mod inbox;
 mod nexus;
 mod out;
+mod policy;
 mod relay;
+mod review;
 mod send;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +61,13 @@ enum Command {
     Nexus(nexus::NexusCmd),
     /// Stop the daemon gracefully.
     Shutdown,
+    /// Which inbound senders may reach the local agent, and how.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
+    /// Messages held for review: list, approve, reject.
+    Review(review::ReviewArgs),
+    /// The hash-chained log of inbound decisions.
+    Audit(audit::AuditArgs),
 }
 
 /// Shared context of a command.
@@ -89,6 +99,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Outbox => send::outbox(&ctx),
         Command::Relay(c) => relay::relay(&ctx, c),
         Command::Nexus(c) => nexus::nexus(&ctx, c),
+        Command::Policy(c) => policy::policy(&ctx, c),
+        Command::Review(a) => review::review(&ctx, a),
+        Command::Audit(a) => audit::audit(&ctx, a),
         Command::Shutdown => {
             ctx.connect()?.call_raw(&Request::Shutdown, None)?;
             out::done(

@@ -1,10 +1,13 @@
 //! One handler per request group: plain async functions of the daemon state and the request,
 //! returning the JSON result or an [`ApiError`]. No socket code here.
 
+mod audit;
 mod contacts;
 mod inbox;
 mod nexus;
+mod policy;
 mod relay;
+mod review;
 mod send;
 mod status;
 
@@ -47,6 +50,9 @@ pub async fn dispatch(state: &State, request: Request) -> Reply {
         Request::OutboxList => send::outbox(state),
         Request::Relay(r) => relay::handle(state, r).await,
         Request::Nexus(r) => nexus::handle(state, r).await,
+        Request::Policy(r) => policy::handle(state, r).await,
+        Request::Review(r) => review::handle(state, r).await,
+        Request::Audit(r) => audit::handle(state, r),
         Request::Shutdown => {
             tracing::info!("shutdown requested over the control socket");
             state.shutdown.cancel();
