@@ -90,7 +90,18 @@ impl Gateway {
         Gateway::start_with(None)
     }
 
+    /// A dedicated loopback-only gateway whose config also holds `extra`, merged key by key
+    /// at the top level (e.g. a model provider from [`crate::model::StubModel::gateway_config`]
+    /// and [`hooks_config`]).
+    pub fn start_configured(extra: Value) -> Gateway {
+        Gateway::build(None, extra)
+    }
+
     fn start_with(lan_ip: Option<String>) -> Gateway {
+        Gateway::build(lan_ip, json!({}))
+    }
+
+    fn build(lan_ip: Option<String>, extra: Value) -> Gateway {
         let dir = tempfile::Builder::new()
             .prefix("clawlink-gw-")
             .tempdir()
@@ -105,7 +116,7 @@ impl Gateway {
             lan_ip,
             child: None,
         };
-        g.write_config();
+        g.write_config(&extra);
         g.spawn();
         g
     }
@@ -127,7 +138,7 @@ impl Gateway {
         self.dir.path().join("state")
     }
 
-    fn write_config(&self) {
+    fn write_config(&self, extra: &Value) {
         for d in ["home", "tmp", "state/logs"] {
             std::fs::create_dir_all(self.dir.path().join(d)).expect("mkdir");
         }
@@ -136,8 +147,16 @@ impl Gateway {
             gw["bind"] = json!("custom");
             gw["customBindHost"] = json!(ip);
         }
-        let config = json!({"gateway":gw,"logging":{"file":self.state().join("logs/openclaw.log")},
+        let mut config = json!({"gateway":gw,"logging":{"file":self.state().join("logs/openclaw.log")},
             "update":{"checkOnStart":false},"models":{"catalogRefresh":{"enabled":false}}});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            match (config.get_mut(k), v) {
+                (Some(Value::Object(have)), Value::Object(add)) => {
+                    have.extend(add.clone());
+                }
+                _ => config[k] = v.clone(),
+            }
+        }
         std::fs::write(self.state().join("config.json"), config.to_string())
             .expect("write gateway config");
     }
@@ -308,6 +327,14 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The `hooks` block that lets clawlink use `/hooks/agent` with its own `hook:clawlink:` session
+/// keys and `/hooks/wake`, with `token` as the hook token.
+pub fn hooks_config(token: &str) -> Value {
+    json!({"hooks": {"enabled": true, "token": token, "path": "/hooks",
+        "allowRequestSessionKey": true, "allowedSessionKeyPrefixes": ["hook:clawlink:"],
+        "defaultSessionKey": "hook:clawlink:default"}})
 }
 
 /// `watchdog PID DIR CMD...`: runs CMD; on SIGTERM stops it (SIGKILL to the group after 30 s);

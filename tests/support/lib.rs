@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 pub mod daemon;
 pub mod gateway;
+pub mod model;
 pub mod nexus;
 pub mod proxy;
 pub mod relay;

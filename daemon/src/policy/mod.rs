@@ -34,6 +34,7 @@ pub mod decide;
 pub mod frame;
 pub mod hooks;
 pub mod level;
+pub mod route;
 pub mod limits;
 pub mod sanitize;
 pub mod sender;
