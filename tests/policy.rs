@@ -76,7 +76,7 @@ fn turns_with(needle: &str) -> Vec<Recorded> {
 }
 
 fn audit(d: &Daemon) -> Vec<Value> {
-    d.ctl_json(&["audit", "--json"]).as_array().cloned().unwrap_or_default()
+    d.ctl_json(&["audit"]).as_array().cloned().unwrap_or_default()
 }
 
 fn wait_audit(d: &Daemon, action: &str, n: usize) -> Vec<Value> {
@@ -157,14 +157,14 @@ fn review_holds_until_approved_then_delivers_exactly_once() {
     assert_eq!(r.status(), 200);
     let held = wait_audit(&d, "held", 1);
     let id = held[0]["message"].as_u64().unwrap_or(0);
-    let list = d.ctl_json(&["review", "--json"]);
+    let list = d.ctl_json(&["review"]);
     assert_eq!(list[0]["id"], id, "{list}");
     assert_eq!(list[0]["message"], msg.as_str());
 
     // kill -9 with the message under review: policy, held message and audit chain survive.
     d.kill9();
     d.spawn();
-    assert_eq!(d.ctl_json(&["review", "--json"])[0]["id"], id);
+    assert_eq!(d.ctl_json(&["review"])[0]["id"], id);
     assert!(d.ctl(&["audit", "--verify"]).status.success());
     assert!(turns_with(&msg).is_empty(), "a held message reached the model");
 
@@ -175,7 +175,7 @@ fn review_holds_until_approved_then_delivers_exactly_once() {
         (!turns_with(&msg).is_empty()).then_some(())
     });
     assert_eq!(turns_with(&msg).len(), 1, "delivered more than once");
-    assert!(d.ctl_json(&["review", "--json"]).as_array().is_some_and(Vec::is_empty));
+    assert!(d.ctl_json(&["review"]).as_array().is_some_and(Vec::is_empty));
     let again = d.ctl(&["review", "approve", &id.to_string()]);
     assert!(!again.status.success(), "approving twice must fail");
 }
@@ -188,12 +188,12 @@ fn a_policy_change_applies_to_held_messages() {
         assert_eq!(d.post_message(&json!({"from": "pc", "message": m})).status(), 200);
     }
     wait_audit(&d, "held", 2);
-    let set = d.ctl_json(&["policy", "set", "webhook:local", "block", "--json"]);
+    let set = d.ctl_json(&["policy", "set", "webhook:local", "block"]);
     assert_eq!(set["released"], 2, "{set}");
     wait_audit(&d, "blocked", 2);
-    assert!(d.ctl_json(&["review", "--json"]).as_array().is_some_and(Vec::is_empty));
+    assert!(d.ctl_json(&["review"]).as_array().is_some_and(Vec::is_empty));
     assert!(turns_with(&a).is_empty() && turns_with(&b).is_empty());
-    let list = d.ctl_json(&["policy", "list", "--json"]);
+    let list = d.ctl_json(&["policy", "list"]);
     assert_eq!(list["rules"][0], json!({"sender": "webhook:local", "level": "block"}));
     let bad = d.ctl(&["policy", "set", "webhook:local", "allow"]);
     assert!(!bad.status.success());
@@ -243,7 +243,9 @@ fn a_truncated_or_edited_audit_log_fails_verify() {
     assert!(d.stop());
     std::fs::write(&path, text.replacen("\"held\"", "\"delivered\"", 1)).expect("edit");
     d.spawn();
-    let v = d.ctl_json(&["audit", "--verify", "--json"]);
-    assert_eq!(v["ok"], false);
+    let out = d.ctl(&["audit", "--verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(v["ok"], false, "{v}");
     assert!(v["problem"].as_str().unwrap_or("").contains("edited"), "{v}");
 }

@@ -10,6 +10,8 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- status --runs 200
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- nexus
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- soak --duration-secs 3600 --rate 20
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- policy-ingest --messages 20000
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- policy-deliver --messages 20
 //! ```
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
@@ -18,6 +20,7 @@
 
 mod gateway;
 mod nexus;
+mod policy;
 mod relay;
 mod soak;
 mod stats;
@@ -54,6 +57,13 @@ enum Scenario {
     Nexus(nexus::Args),
     /// Hour-long steady traffic on webhook, relay and Nexus; RSS, fds and CPU over time.
     Soak(soak::Args),
+    /// Webhook ingest with the inbound policy and audit log on vs off, in one run.
+    PolicyIngest(webhook::Args),
+    /// Inbound message → model request for `deliver`, real gateway on a stub model.
+    PolicyDeliver {
+        #[arg(long, default_value_t = 20)]
+        messages: usize,
+    },
 }
 
 fn main() {
@@ -68,5 +78,7 @@ fn main() {
         Scenario::Status { runs } => webhook::status(runs),
         Scenario::Nexus(a) => nexus::run(a),
         Scenario::Soak(a) => soak::run(a),
+        Scenario::PolicyIngest(a) => policy::ingest(a),
+        Scenario::PolicyDeliver { messages } => policy::deliver_latency(messages),
     }
 }
