@@ -55,6 +55,18 @@ fn daemon(method: &str, policy: &str) -> Daemon {
     d
 }
 
+/// A daemon whose local gateway is never contacted: for levels that need no gateway call
+/// (`review`, `block`), so these tests need no running gateway.
+fn offline_daemon(policy: &str) -> Daemon {
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        "[local_gateway]\nurl = \"ws://{}\"\ntoken = \"unused\"\n\n[policy]\n{policy}\n",
+        clawlink_tests::free_addr()
+    ));
+    d.spawn();
+    d
+}
+
 /// The wrapped block of a request: the last text carrying OpenClaw's untrusted-content
 /// notice (earlier ones are the session's history).
 fn wrapped(r: &Recorded) -> Option<String> {
@@ -182,7 +194,7 @@ fn review_holds_until_approved_then_delivers_exactly_once() {
 
 #[test]
 fn a_policy_change_applies_to_held_messages() {
-    let d = daemon("system-event", "webhook = \"review\"");
+    let d = offline_daemon("webhook = \"review\"");
     let (a, b) = (unique("held-a"), unique("held-b"));
     for m in [&a, &b] {
         assert_eq!(d.post_message(&json!({"from": "pc", "message": m})).status(), 200);
@@ -192,7 +204,6 @@ fn a_policy_change_applies_to_held_messages() {
     assert_eq!(set["released"], 2, "{set}");
     wait_audit(&d, "blocked", 2);
     assert!(d.ctl_json(&["review"]).as_array().is_some_and(Vec::is_empty));
-    assert!(turns_with(&a).is_empty() && turns_with(&b).is_empty());
     let list = d.ctl_json(&["policy", "list"]);
     assert_eq!(list["rules"][0], json!({"sender": "webhook:local", "level": "block"}));
     let bad = d.ctl(&["policy", "set", "webhook:local", "allow"]);
@@ -224,7 +235,7 @@ fn hostile_framing_reaches_the_model_neutralised() {
 
 #[test]
 fn a_truncated_or_edited_audit_log_fails_verify() {
-    let mut d = daemon("system-event", "webhook = \"review\"");
+    let mut d = offline_daemon("webhook = \"review\"");
     for i in 0..3 {
         let m = unique(&format!("audit-{i}"));
         assert_eq!(d.post_message(&json!({"from": "au", "message": m})).status(), 200);

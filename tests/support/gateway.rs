@@ -236,7 +236,8 @@ impl Gateway {
             .stderr(log);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         self.child = Some(cmd.spawn().expect("spawn the gateway"));
-        self.wait_ready(Duration::from_secs(120));
+        // Several gateways may be starting at once on a shared 2-core machine.
+        self.wait_ready(Duration::from_secs(300));
     }
 
     /// Polls connect + `health` until it works; panics with the log if the gateway dies or is too slow.
