@@ -47,9 +47,18 @@ pub fn ingest(a: Args) {
             ("acknowledged msg/s, off", rate(a.messages, t_off)),
             ("acknowledged msg/s, on", rate(a.messages, t_on)),
             ("all decided+audited msg/s, on", rate(a.messages, decided)),
-            ("latency p50 / p99, off", format!("{} / {}", ms(s_off.p50), ms(s_off.p99))),
-            ("latency p50 / p99, on", format!("{} / {}", ms(s_on.p50), ms(s_on.p99))),
-            ("clawlinkd CPU (s), off | on", format!("{cpu_off:.2} | {cpu_on:.2}")),
+            (
+                "latency p50 / p99, off",
+                format!("{} / {}", ms(s_off.p50), ms(s_off.p99)),
+            ),
+            (
+                "latency p50 / p99, on",
+                format!("{} / {}", ms(s_on.p50), ms(s_on.p99)),
+            ),
+            (
+                "clawlinkd CPU (s), off | on",
+                format!("{cpu_off:.2} | {cpu_on:.2}"),
+            ),
         ],
     );
 }
@@ -78,7 +87,11 @@ pub fn deliver_latency(n: usize) {
             model
                 .chats()
                 .iter()
-                .any(|c| c.texts().last().is_some_and(|_| c.user_text().contains(&tag)))
+                .any(|c| {
+                    c.texts()
+                        .last()
+                        .is_some_and(|_| c.user_text().contains(&tag))
+                })
                 .then_some(())
         });
         if i > 0 {
@@ -87,7 +100,9 @@ pub fn deliver_latency(n: usize) {
     }
     let s = summarize(lat);
     table(
-        &format!("inbound webhook → model request, deliver, warm gateway ({n} messages, one at a time)"),
+        &format!(
+            "inbound webhook → model request, deliver, warm gateway ({n} messages, one at a time)"
+        ),
         &[("p50", ms(s.p50)), ("p99", ms(s.p99)), ("max", ms(s.max))],
     );
 }

@@ -94,7 +94,9 @@ impl Gateway {
     /// at the top level (e.g. a model provider from [`crate::model::StubModel::gateway_config`]
     /// and [`hooks_config`]).
     pub fn start_configured(extra: Value) -> Gateway {
-        Gateway::build(None, extra)
+        let mut g = Gateway::create(None, extra);
+        g.spawn_retrying(3);
+        g
     }
 
     fn start_with(lan_ip: Option<String>) -> Gateway {
@@ -102,6 +104,12 @@ impl Gateway {
     }
 
     fn build(lan_ip: Option<String>, extra: Value) -> Gateway {
+        let mut g = Gateway::create(lan_ip, extra);
+        g.spawn();
+        g
+    }
+
+    fn create(lan_ip: Option<String>, extra: Value) -> Gateway {
         let dir = tempfile::Builder::new()
             .prefix("clawlink-gw-")
             .tempdir()
@@ -117,7 +125,6 @@ impl Gateway {
             child: None,
         };
         g.write_config(&extra);
-        g.spawn();
         g
     }
 
@@ -238,6 +245,26 @@ impl Gateway {
         self.child = Some(cmd.spawn().expect("spawn the gateway"));
         // Several gateways may be starting at once on a shared 2-core machine.
         self.wait_ready(Duration::from_secs(300));
+    }
+
+    /// [`Gateway::spawn`], starting again (up to `attempts` times) when OpenClaw refuses to
+    /// report ready because its startup migrations timed out: on an overloaded machine its
+    /// 5 s state-lease heartbeat can expire (exit status 78, "startup migrations did not
+    /// complete cleanly"). Any other failure panics at once, with the log.
+    pub fn spawn_retrying(&mut self, attempts: u32) {
+        for left in (0..attempts).rev() {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.spawn()));
+            match r {
+                Ok(()) => return,
+                Err(e) if left > 0 && self.log().contains("did not complete cleanly") => {
+                    eprintln!("gateway startup migrations timed out under load; starting again");
+                    self.stop();
+                    let _ = std::fs::remove_dir_all(self.state().join("state"));
+                    drop(e);
+                }
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
     }
 
     /// Polls connect + `health` until it works; panics with the log if the gateway dies or is too slow.

@@ -108,7 +108,9 @@ impl StubModel {
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -142,7 +144,10 @@ impl StubModel {
 
     /// Chat requests so far.
     pub fn chats(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(Recorded::is_chat).collect()
+        self.requests()
+            .into_iter()
+            .filter(Recorded::is_chat)
+            .collect()
     }
 
     /// The gateway config that makes `stub/stub-model` the default agent model.

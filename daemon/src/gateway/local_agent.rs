@@ -191,13 +191,14 @@ async fn deliver_batch(status: &LocalAgent) -> Result<bool, GatewayError> {
     let Some(lg) = cfg.local_gateway.clone() else {
         return Ok(false);
     };
-    let batch = crate::policy::route::next_batch(&status.policy, &status.inbox, BATCH).map_err(
-        |e| GatewayError::Unavailable {
-            url: display_url(&lg.url),
-            detail: format!("cannot read the local agent queue: {e:#}"),
-            retry_after: None,
-        },
-    )?;
+    let batch =
+        crate::policy::route::next_batch(&status.policy, &status.inbox, BATCH).map_err(|e| {
+            GatewayError::Unavailable {
+                url: display_url(&lg.url),
+                detail: format!("cannot read the local agent queue: {e:#}"),
+                retry_after: None,
+            }
+        })?;
     if batch.is_empty() {
         return Ok(false);
     }

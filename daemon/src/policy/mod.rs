@@ -34,8 +34,8 @@ pub mod decide;
 pub mod frame;
 pub mod hooks;
 pub mod level;
-pub mod route;
 pub mod limits;
+pub mod route;
 pub mod sanitize;
 pub mod sender;
 

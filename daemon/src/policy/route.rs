@@ -71,18 +71,19 @@ pub fn next_batch(engine: &Engine, inbox: &Inbox, limit: usize) -> crate::store:
     let mut out = Vec::new();
     for (id, level) in engine.store.ready(limit)? {
         match inbox.get(id)? {
-            Some(msg) => out.push(Item { msg, queue: Queue::Ready(level) }),
+            Some(msg) => out.push(Item {
+                msg,
+                queue: Queue::Ready(level),
+            }),
             None => engine.store.ready_done(id)?,
         }
     }
     let room = limit.saturating_sub(out.len());
     if room > 0 {
-        out.extend(
-            inbox
-                .agent_pending(room)?
-                .into_iter()
-                .map(|msg| Item { msg, queue: Queue::Pending }),
-        );
+        out.extend(inbox.agent_pending(room)?.into_iter().map(|msg| Item {
+            msg,
+            queue: Queue::Pending,
+        }));
     }
     Ok(out)
 }
@@ -130,7 +131,9 @@ pub async fn route_batch(
         if local.hooks.is_none() && matches!(o.route, Route::Session { .. }) {
             o.route = Route::Notice;
             o.decision.applied = Level::Notify;
-            o.decision.reason.push_str("; lowered to notify: [policy] hooks_token is not set");
+            o.decision
+                .reason
+                .push_str("; lowered to notify: [policy] hooks_token is not set");
         }
         let action = match &o.route {
             Route::Own => {
@@ -146,7 +149,11 @@ pub async fn route_batch(
                 e.2.push((it, o));
                 continue;
             }
-            Route::Session { key, text, converse } => {
+            Route::Session {
+                key,
+                text,
+                converse,
+            } => {
                 let Some(h) = &local.hooks else {
                     continue;
                 };
@@ -154,7 +161,9 @@ pub async fn route_batch(
                     Ok(_) => {}
                     Err(e @ GatewayError::Rejected { .. }) => {
                         tracing::warn!(id = it.msg.id, error = %e, "the local gateway rejected a message; skipped");
-                        engine.record(&it.msg, &o, "gateway-rejected").map_err(store_failed)?;
+                        engine
+                            .record(&it.msg, &o, "gateway-rejected")
+                            .map_err(store_failed)?;
                         done(local, &it).map_err(store_failed)?;
                         continue;
                     }
@@ -199,7 +208,9 @@ pub async fn route_batch(
         }
         counts.notices += 1;
         for (it, o) in items {
-            engine.record(&it.msg, &o, "notified").map_err(store_failed)?;
+            engine
+                .record(&it.msg, &o, "notified")
+                .map_err(store_failed)?;
             done(local, &it).map_err(store_failed)?;
             counts.handled += 1;
         }

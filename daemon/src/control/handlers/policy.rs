@@ -4,8 +4,8 @@
 //! any level other than `review` releases them to be routed at the new level.
 
 use super::{json, store_err, Reply};
-use crate::state::State;
 use crate::policy::{sender::parse_key, Level};
+use crate::state::State;
 use clawlink::proto::{ApiError, Count, PolicyList, PolicyRequest, PolicyRule, PolicySetReply};
 
 fn bad(msg: String) -> ApiError {

@@ -6,8 +6,8 @@
 //! Rejecting releases it for good: it stays in the inbox and never reaches the agent.
 
 use super::{json, store_err, Reply};
-use crate::state::State;
 use crate::policy::{sender::parse_key, Level};
+use crate::state::State;
 use crate::store::audit::{sha256_hex, Entry};
 use crate::store::policy::Held;
 use clawlink::proto::{ApiError, Count, HeldMessage, ReviewRequest};
