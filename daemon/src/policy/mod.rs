@@ -11,6 +11,11 @@
 //!   sender's own session `hook:clawlink:…` through OpenClaw's `/hooks/agent`, which wraps it
 //!   as untrusted external content ([`hooks`]).
 //!
+//! `converse` is decided, limited and audited like `deliver`; sending the agent's reply back
+//! to the peer is not wired yet (the reply would be read from the peer session's transcript,
+//! `chat.history` for `agent:main:hook:clawlink:…`, and sent through the outbox with
+//! `meta.hops + 1`), so today it delivers and counts exchanges without answering.
+//!
 //! Limits ([`limits`]) can only lower a level. Every decision is appended to the hash-chained
 //! audit log (`store::audit`) with the content's hash, never the content.
 //!
@@ -190,6 +195,10 @@ impl Engine {
             0
         };
         let configured = match forced {
+            Some(l) if sender.kind == "webhook" => (
+                l.min(decide::WEBHOOK_CAP),
+                "released from review".to_string(),
+            ),
             Some(l) => (l, "released from review".to_string()),
             None => self.configured(&sender, set)?,
         };

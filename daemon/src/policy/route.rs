@@ -9,7 +9,7 @@
 //! | block | nothing | `blocked` |
 //! | hold | kept in the review queue | `held` |
 //! | notice | one notice per sender for the whole batch, with the count, into the main session by `[local_gateway] method` (`system-event` by default) | `notified` |
-//! | session | `/hooks/agent` into the sender's session | `delivered` (`converse` level: `conversed`) |
+//! | session | `/hooks/agent` into the sender's session | `delivered` |
 //!
 //! Without `[policy] hooks_token` there is no way to reach a peer session, so a message that
 //! would be delivered gets the notice instead (the content stays in the inbox).
@@ -149,11 +149,7 @@ pub async fn route_batch(
                 e.2.push((it, o));
                 continue;
             }
-            Route::Session {
-                key,
-                text,
-                converse,
-            } => {
+            Route::Session { key, text, .. } => {
                 let Some(h) = &local.hooks else {
                     continue;
                 };
@@ -173,11 +169,8 @@ pub async fn route_batch(
                     }
                 }
                 counts.delivered += 1;
-                if *converse {
-                    "conversed"
-                } else {
-                    "delivered"
-                }
+                // `converse` has no reply path yet (see the module doc of `policy`).
+                "delivered"
             }
         };
         engine.record(&it.msg, &o, action).map_err(store_failed)?;
