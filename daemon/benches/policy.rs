@@ -13,7 +13,7 @@ use clawlink::proto::InboxMessage;
 use clawlinkd::policy::{Engine, Level, Settings};
 use clawlinkd::store::audit::{sha256_hex, Entry};
 use clawlinkd::store::Db;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_main, Criterion};
 
 fn msg(text: &str) -> InboxMessage {
     InboxMessage {
@@ -70,5 +70,10 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+// The macro generates an undocumented `benches` function.
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::bench);
+}
+use group::benches;
 criterion_main!(benches);

@@ -116,7 +116,7 @@ impl Gateway {
             .expect("tempdir");
         let port = free_addr().port();
         let token = format!("gw-test-{:016x}{:016x}", rand_u64(), rand_u64());
-        let mut g = Gateway {
+        let g = Gateway {
             dir,
             port,
             token,

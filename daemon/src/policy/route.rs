@@ -95,6 +95,10 @@ fn done(local: &Local<'_>, it: &Item) -> crate::store::Result<()> {
     }
 }
 
+/// The messages of one sender that get a single notice: sender, source, and each message with
+/// its outcome.
+type NoticeGroup = (Sender, String, Vec<(Item, Outcome)>);
+
 /// The local gateway as the router uses it.
 pub struct Local<'a> {
     /// Its `[local_gateway]` section (notices use its URL, token, method and session).
@@ -120,7 +124,7 @@ pub async fn route_batch(
     let idem = |id| crate::gateway::local_agent::idempotency_key(local.pool.device_id(), id);
     let engine: &Engine = local.engine;
     let mut counts = Counts::default();
-    let mut notices: BTreeMap<String, (Sender, String, Vec<(Item, Outcome)>)> = BTreeMap::new();
+    let mut notices: BTreeMap<String, NoticeGroup> = BTreeMap::new();
     let mut failure = None;
     for it in batch {
         let forced = match it.queue {
