@@ -88,6 +88,17 @@ pub enum Request {
     /// A2A commands: peers, tasks, contacts, `ask`. Result: see [`A2aRequest`].
     #[serde(rename = "a2a")]
     A2a(A2aRequest),
+    // --- policy (requests) ---
+    /// Inbound policy rules. Result: see [`PolicyRequest`].
+    #[serde(rename = "policy")]
+    Policy(PolicyRequest),
+    /// The review queue. Result: see [`ReviewRequest`].
+    #[serde(rename = "review")]
+    Review(ReviewRequest),
+    /// The audit log of inbound decisions. Result: see [`AuditRequest`].
+    #[serde(rename = "audit")]
+    Audit(AuditRequest),
+    // --- end policy ---
 }
 
 impl Request {
@@ -112,6 +123,9 @@ impl Request {
             Request::Nexus(_) => "nexus",
             Request::Shutdown => "shutdown",
             Request::A2a(_) => "a2a",
+            Request::Policy(_) => "policy",
+            Request::Review(_) => "review",
+            Request::Audit(_) => "audit",
         }
     }
 }
@@ -831,6 +845,167 @@ impl Response {
         }
     }
 }
+
+// --- policy (types) ---
+
+/// `policy` commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PolicyRequest {
+    /// Rules, defaults and exchange counts. Result: [`PolicyList`].
+    List,
+    /// Set the level of a sender key (`relay:alice`, `relay:*`); applies to messages already
+    /// held from it. Result: [`PolicySetReply`].
+    Set {
+        /// `KIND:ID` or `KIND:*`.
+        sender: String,
+        /// `block`, `review`, `notify`, `deliver` or `converse`.
+        level: String,
+    },
+    /// Remove a sender's rule (its default applies again). Result: [`Count`].
+    Unset {
+        /// `KIND:ID` or `KIND:*`.
+        sender: String,
+    },
+    /// Reset a sender's count of consecutive agent-written exchanges. Result: [`Count`].
+    Reset {
+        /// `KIND:ID`.
+        sender: String,
+    },
+}
+
+/// One owner rule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PolicyRule {
+    /// `KIND:ID` or `KIND:*`.
+    pub sender: String,
+    /// The level.
+    pub level: String,
+}
+
+/// `policy list`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyList {
+    /// Owner rules.
+    pub rules: Vec<PolicyRule>,
+    /// Defaults: `verified`, `unverified`, `webhook` → level.
+    pub defaults: BTreeMap<String, String>,
+    /// Limits: `max_hops`, `rate_per_minute`, `max_exchanges`, `max_content_chars`.
+    pub limits: BTreeMap<String, u64>,
+    /// Consecutive agent-written exchanges per sender (nonzero only).
+    pub exchanges: BTreeMap<String, u32>,
+}
+
+/// `policy set`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicySetReply {
+    /// The normalised sender key.
+    pub sender: String,
+    /// The level set.
+    pub level: String,
+    /// Held messages released by the change (routed at the new level).
+    pub released: u64,
+}
+
+/// `review` commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReviewRequest {
+    /// Messages held for review, oldest first. Result: `Vec<`[`HeldMessage`]`>`.
+    List,
+    /// Approve one held message, or every one of a sender. Result: [`Count`].
+    Approve {
+        /// Inbox id.
+        #[serde(default)]
+        id: Option<u64>,
+        /// `KIND:ID`.
+        #[serde(default)]
+        sender: Option<String>,
+        /// Also set the sender's level to `deliver` for the future.
+        #[serde(default)]
+        always: bool,
+    },
+    /// Reject a held message: it stays in the inbox and never reaches the agent. Result: [`Count`].
+    Reject {
+        /// Inbox id.
+        id: u64,
+    },
+}
+
+/// One held message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldMessage {
+    /// Inbox id.
+    pub id: u64,
+    /// `KIND:ID`.
+    pub sender: String,
+    /// Inbox source.
+    pub source: String,
+    /// Whether the sender was verified.
+    pub verified: bool,
+    /// When it was held (RFC 3339).
+    pub held_at: String,
+    /// The sender's name, as it gave it.
+    pub from: String,
+    /// The content (for the owner to judge).
+    pub message: String,
+}
+
+/// `audit` commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuditRequest {
+    /// The newest records, oldest first. Result: `Vec<`[`AuditRecord`]`>`.
+    List {
+        /// At most this many (default 100).
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Check the hash chain. Result: [`AuditVerdict`].
+    Verify,
+}
+
+/// One audit record (never the content: its sha256).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// 1, 2, 3, …
+    pub seq: u64,
+    /// RFC 3339.
+    pub time: String,
+    /// Inbox source.
+    pub source: String,
+    /// `KIND:ID`.
+    pub sender: String,
+    /// Whether the sender was verified.
+    pub verified: bool,
+    /// Level applied.
+    pub level: String,
+    /// What was done.
+    pub action: String,
+    /// Target session, if any.
+    pub session: Option<String>,
+    /// Inbox id.
+    pub message: u64,
+    /// sha256 of the content.
+    pub content_sha256: String,
+    /// Previous record's hash.
+    pub prev: String,
+    /// This record's hash.
+    pub hash: String,
+}
+
+/// `audit --verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditVerdict {
+    /// Whether the chain is intact.
+    pub ok: bool,
+    /// Records checked.
+    pub records: u64,
+    /// The first problem.
+    pub problem: Option<String>,
+}
+
+// --- end policy ---
 
 #[cfg(test)]
 mod tests {

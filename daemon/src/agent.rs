@@ -89,6 +89,7 @@ pub async fn run(
     let inbox = Inbox::open(&db)?;
     let ingest = Ingest::new(inbox.clone(), hub.clone());
     let live = LiveConfig::new(config.clone(), &config_path);
+    let policy = crate::policy::Engine::open(&db)?;
     let ctx = Context {
         db: db.clone(),
         data_dir: data_dir.clone(),
@@ -97,6 +98,7 @@ pub async fn run(
         http: crate::util::http_client::build(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
+        policy: policy.clone(),
     };
     let registry = transports(&ctx)?;
     let outbound = Outbound::new(
@@ -119,6 +121,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         config: live,
+        policy,
     });
 
     // Records from before a restart go on their lanes before any new send can: a send accepted

@@ -32,6 +32,17 @@
 //! [relay]
 //! ping_interval_secs = 30       # a link silent for 3 intervals is dead: reconnect
 //!
+//! [policy]                      # what inbound messages may reach the local agent (see `policy`)
+//! verified = "deliver"          # senders the transport verified (friends)
+//! unverified = "review"         # relay ids, Nexus members, seed clients
+//! webhook = "notify"            # the local webhook; never above "deliver"
+//! max_hops = 4                  # a message with this many hops only gets a notice
+//! rate_per_minute = 10          # per sender into the agent; the excess becomes one notice
+//! max_exchanges = 4             # consecutive agent-written exchanges, then notify until reset
+//! max_content_chars = 16000     # content cap, with an explicit truncation line
+//! hooks_token = "..."           # the local gateway's hooks.token (deliver and notify use its hooks)
+//! hooks_path = "/hooks"
+//!
 //! [nexus]
 //! url = "https://messaging.md"  # default server
 //! poll_interval_secs = 3         # short-poll period of each joined session
@@ -65,6 +76,68 @@ pub struct Config {
     pub relay: RelayConfig,
     /// The A2A endpoint and client.
     pub a2a: crate::a2a::config::A2aConfig,
+    /// Inbound policy.
+    pub policy: PolicyConfig,
+}
+
+/// `[policy]`: default levels, limits, and the local gateway's hooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Level of senders the transport verified.
+    pub verified: crate::policy::Level,
+    /// Level of everyone else.
+    pub unverified: crate::policy::Level,
+    /// Level of the local webhook (capped at `deliver`).
+    pub webhook: crate::policy::Level,
+    /// Hop count at which a message only gets a notice.
+    pub max_hops: u32,
+    /// Messages per sender per minute into the agent.
+    pub rate_per_minute: u32,
+    /// Consecutive agent-written exchanges before a conversation drops to notify.
+    pub max_exchanges: u32,
+    /// Content cap, characters.
+    pub max_content_chars: usize,
+    /// The local gateway's `hooks.token`.
+    pub hooks_token: Option<Secret>,
+    /// The local gateway's `hooks.path`.
+    pub hooks_path: String,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        let s = crate::policy::Settings::default();
+        Self {
+            verified: s.defaults.verified,
+            unverified: s.defaults.unverified,
+            webhook: s.defaults.webhook,
+            max_hops: s.limits.max_hops,
+            rate_per_minute: s.limits.rate_per_minute,
+            max_exchanges: s.limits.max_exchanges,
+            max_content_chars: s.max_content_chars,
+            hooks_token: None,
+            hooks_path: "/hooks".into(),
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The engine's settings (the webhook capped at `deliver`).
+    pub fn settings(&self) -> crate::policy::Settings {
+        crate::policy::Settings {
+            defaults: crate::policy::Defaults {
+                verified: self.verified,
+                unverified: self.unverified,
+                webhook: self.webhook.min(crate::policy::decide::WEBHOOK_CAP),
+            },
+            limits: crate::policy::Limits {
+                max_hops: self.max_hops.max(1),
+                rate_per_minute: self.rate_per_minute.max(1),
+                max_exchanges: self.max_exchanges,
+            },
+            max_content_chars: self.max_content_chars.clamp(64, 1 << 20),
+        }
+    }
 }
 
 /// `[listen]`.

@@ -37,6 +37,7 @@ pub mod live_config;
 pub mod logging;
 pub mod nexus;
 pub mod nexus_server;
+pub mod policy;
 pub mod relay;
 pub mod relay_server;
 pub mod shutdown;

@@ -47,6 +47,8 @@ pub struct State {
     pub tracker: TaskTracker,
     /// The configuration.
     pub config: LiveConfig,
+    /// Inbound policy: rules, review queue, limits, audit log (the local-agent worker shares it).
+    pub policy: crate::policy::Engine,
 }
 
 impl State {

@@ -13,6 +13,8 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- soak --duration-secs 3600 --rate 20
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- a2a-ingest --messages 5000
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- a2a-ask --runs 20 --answer-ms 1000
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- policy-ingest --messages 20000
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- policy-deliver --messages 20
 //! ```
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
@@ -22,6 +24,7 @@
 mod a2a;
 mod gateway;
 mod nexus;
+mod policy;
 mod relay;
 mod relay_cluster;
 mod soak;
@@ -65,6 +68,13 @@ enum Scenario {
     A2aIngest(a2a::IngestArgs),
     /// What `clawlink ask` adds over an A2A peer's own answer time.
     A2aAsk(a2a::AskArgs),
+    /// Webhook ingest with the inbound policy and audit log on vs off, in one run.
+    PolicyIngest(webhook::Args),
+    /// Inbound message → model request for `deliver`, real gateway on a stub model.
+    PolicyDeliver {
+        #[arg(long, default_value_t = 20)]
+        messages: usize,
+    },
 }
 
 fn main() {
@@ -82,5 +92,7 @@ fn main() {
         Scenario::Soak(a) => soak::run(a),
         Scenario::A2aIngest(a) => a2a::ingest(a),
         Scenario::A2aAsk(a) => a2a::ask(a),
+        Scenario::PolicyIngest(a) => policy::ingest(a),
+        Scenario::PolicyDeliver { messages } => policy::deliver_latency(messages),
     }
 }

@@ -9,37 +9,45 @@ use std::time::{Duration, Instant};
 pub struct Args {
     /// Messages to send in total.
     #[arg(long, default_value_t = 20_000)]
-    messages: usize,
+    pub messages: usize,
     /// Concurrent posters.
     #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    pub concurrency: usize,
     /// Message size in bytes.
     #[arg(long, default_value_t = 200)]
-    size: usize,
+    pub size: usize,
 }
 
 pub fn run(a: Args) {
     let d = Daemon::start();
     let pid = d.proc.as_ref().map(|p| p.pid()).unwrap_or(0);
     let before = proc_usage(pid);
+    let (lat, elapsed) = post_all(&d, &a);
+    let after = proc_usage(pid);
+    report(&d, &a, lat, elapsed, before, after);
+}
+
+/// POSTs `a.messages` messages with `a.concurrency` posters; every latency and the wall time.
+pub fn post_all(d: &Daemon, a: &Args) -> (Vec<Duration>, Duration) {
     let url = format!("http://{}/message", d.listen);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let text: String = "x".repeat(a.size);
-    let (lat, elapsed) = rt.block_on(async move {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build().expect("client");
+    let (messages, concurrency) = (a.messages, a.concurrency);
+    rt.block_on(async move {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let start = Instant::now();
         let mut tasks = Vec::new();
-        for w in 0..a.concurrency {
+        for w in 0..concurrency {
             let (client, url, next, text) = (client.clone(), url.clone(), next.clone(), text.clone());
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= a.messages {
+                    if i >= messages {
                         break;
                     }
                     let body = serde_json::json!({"from": format!("load{w}"), "message": text, "id": i.to_string()});
@@ -56,8 +64,17 @@ pub fn run(a: Args) {
             all.extend(t.await.expect("task"));
         }
         (all, start.elapsed())
-    });
-    let after = proc_usage(pid);
+    })
+}
+
+fn report(
+    d: &Daemon,
+    a: &Args,
+    lat: Vec<Duration>,
+    elapsed: Duration,
+    before: crate::stats::ProcUsage,
+    after: crate::stats::ProcUsage,
+) {
     let s = summarize(lat);
     let total = d.ctl_json(&["status"])["inbox"]["total"]
         .as_u64()

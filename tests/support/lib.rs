@@ -18,6 +18,7 @@ pub mod a2a_model;
 pub mod daemon;
 pub mod gateway;
 pub mod nats;
+pub mod model;
 pub mod nexus;
 pub mod proxy;
 pub mod relay;

@@ -11,12 +11,15 @@
 
 mod a2a;
 mod ask;
+mod audit;
 mod contacts;
 mod inbox;
 mod nexus;
 mod out;
+mod policy;
 mod relay;
 mod secret_arg;
+mod review;
 mod send;
 
 use clap::{Parser, Subcommand};
@@ -72,6 +75,13 @@ enum Command {
     A2a(a2a::A2aCmd),
     /// Ask an A2A contact and wait for its answer (exit 0 answered, 1 refused or failed, 3 no answer yet).
     Ask(ask::AskArgs),
+    /// Which inbound senders may reach the local agent, and how.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
+    /// Messages held for review: list, approve, reject.
+    Review(review::ReviewArgs),
+    /// The hash-chained log of inbound decisions.
+    Audit(audit::AuditArgs),
 }
 
 /// Exit code of a usage error (as clap's own).
@@ -157,6 +167,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Nexus(c) => nexus::nexus(&ctx, c),
         Command::A2a(c) => a2a::a2a(&ctx, c),
         Command::Ask(a) => ask::ask(&ctx, a),
+        Command::Policy(c) => policy::policy(&ctx, c),
+        Command::Review(a) => review::review(&ctx, a),
+        Command::Audit(a) => audit::audit(&ctx, a),
         Command::Shutdown => {
             ctx.connect()?.call_raw(&Request::Shutdown, None)?;
             out::done(

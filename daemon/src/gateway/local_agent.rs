@@ -8,19 +8,22 @@
 //! message, and only then removes it (`agent_delivered`). A crash between the two re-delivers
 //! one message; the gateway drops the repeat by its idempotency key.
 //!
-//! What the gateway receives (method and session from the config, default `system-event` into
-//! the main session):
+//! Every message goes through the inbound policy ([`crate::policy::route`]): it decides the
+//! level of the sender and then holds, blocks, sends a short notice to the main session
+//! (by `[local_gateway] method`) or delivers the framed content into the sender's own
+//! `hook:clawlink:…` session (`/hooks/agent`), where OpenClaw wraps it as untrusted external
+//! content. Nothing a sender wrote reaches the main session. Deliveries carry the key
 //!
 //! ```text
-//! text:           [clawlink] message from {from} via {source}: {message}
-//! idempotencyKey: clawlink-inbox-{first 16 hex digits of our device id}-{inbox id}
+//! clawlink-inbox-{first 16 hex digits of our device id}-{inbox id}
 //! ```
 //!
 //! Inbox ids restart in a new data directory, the device id (whose key lives in the same
 //! directory) does not collide across them, so the key is stable per message and unique.
 //!
 //! The worker belongs to the gateway transport ([`super::transport::start`] starts it), holds
-//! the inbox, the hub's wake-up and the pool, and nothing of the daemon's shared state.
+//! the inbox, the hub's wake-up, the pool and the policy engine, and nothing of the daemon's
+//! shared state.
 //!
 //! The worker wakes on every publish ([`crate::delivery::Hub::agent_wake`]) and also polls
 //! every [`POLL`]. While the gateway is unreachable it backs off exponentially up to
@@ -30,13 +33,13 @@
 //! the queue forever.
 
 use super::error::display_url;
-use super::{Delivery, DeliveryMethod, GatewayError, Pool};
+use super::{GatewayError, Pool};
 use crate::live_config::LiveConfig;
 use crate::status::StatusSource;
 use crate::store::inbox::Inbox;
 use crate::transport::Context;
 use crate::util::Backoff;
-use clawlink::proto::{ConnectionRow, InboxMessage};
+use clawlink::proto::ConnectionRow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,6 +70,8 @@ struct Shown {
 pub struct LocalAgent {
     shown: Mutex<Shown>,
     inbox: Inbox,
+    db: crate::store::Db,
+    policy: crate::policy::Engine,
     pool: Pool,
     config: LiveConfig,
     wake: Arc<Notify>,
@@ -115,6 +120,8 @@ pub fn start(ctx: &Context, pool: Pool) -> Option<Arc<LocalAgent>> {
             ..Shown::default()
         }),
         inbox,
+        db: ctx.db.clone(),
+        policy: ctx.policy.clone(),
         pool,
         config: ctx.config.clone(),
         wake: ctx.ingest.hub().agent_wake(),
@@ -128,14 +135,6 @@ pub fn start(ctx: &Context, pool: Pool) -> Option<Arc<LocalAgent>> {
 pub fn idempotency_key(device_id: &str, id: u64) -> String {
     let dev: String = device_id.chars().take(16).collect();
     format!("clawlink-inbox-{dev}-{id}")
-}
-
-/// The text the local agent sees.
-pub fn agent_text(m: &InboxMessage) -> String {
-    format!(
-        "[clawlink] message from {} via {}: {}",
-        m.from, m.source, m.message
-    )
 }
 
 async fn run(status: Arc<LocalAgent>) {
@@ -185,65 +184,64 @@ async fn run(status: Arc<LocalAgent>) {
     }
 }
 
-/// Delivers one batch. `Ok(true)`: something was delivered (look again at once);
-/// `Ok(false)`: nothing pending; `Err`: the gateway failed, back off.
+/// Delivers one batch through the inbound policy. `Ok(true)`: something was handled (look
+/// again at once); `Ok(false)`: nothing pending; `Err`: the gateway failed, back off.
 async fn deliver_batch(status: &LocalAgent) -> Result<bool, GatewayError> {
-    let Some(lg) = status.config.get().local_gateway.clone() else {
+    let cfg = status.config.get();
+    let Some(lg) = cfg.local_gateway.clone() else {
         return Ok(false);
     };
-    let batch = status
-        .inbox
-        .agent_pending(BATCH)
-        .map_err(|e| GatewayError::Unavailable {
-            url: display_url(&lg.url),
-            detail: format!("cannot read the local agent queue: {e:#}"),
-            retry_after: None,
+    let batch =
+        crate::policy::route::next_batch(&status.policy, &status.inbox, BATCH).map_err(|e| {
+            GatewayError::Unavailable {
+                url: display_url(&lg.url),
+                detail: format!("cannot read the local agent queue: {e:#}"),
+                retry_after: None,
+            }
         })?;
     if batch.is_empty() {
         return Ok(false);
     }
-    let method: DeliveryMethod = lg.method.parse()?;
     status.set(|s| {
         s.state = "delivering";
         s.target = display_url(&lg.url);
     });
-    let pool = &status.pool;
-    for m in batch {
-        let delivery = Delivery {
-            method,
-            session: lg.session.clone().filter(|s| !s.is_empty()),
-            text: agent_text(&m),
-            idempotency_key: idempotency_key(pool.device_id(), m.id),
-        };
-        let started = std::time::Instant::now();
-        let r = tokio::select! {
-            r = pool.send_message(&lg.url, &lg.token, &delivery) => r,
-            _ = status.shutdown.cancelled() => return Ok(false),
-        };
-        match r {
-            Ok(_) => {
-                let rtt = started.elapsed().as_secs_f64() * 1000.0;
-                status.set(|s| {
-                    s.delivered += 1;
-                    s.last_error = None;
-                    s.rtt_ms = Some(rtt);
-                });
-                tracing::debug!(id = m.id, "delivered into the local agent");
-            }
-            Err(e @ GatewayError::Rejected { .. }) => {
-                tracing::warn!(id = m.id, error = %e, "the local gateway rejected a message; skipped");
-                status.set(|s| {
-                    s.skipped += 1;
-                    s.last_error = Some(e.to_string());
-                });
-            }
-            Err(e) => return Err(e),
-        }
-        if let Err(e) = status.inbox.agent_delivered(m.id) {
-            tracing::error!(id = m.id, "cannot record a local agent delivery: {e:#}");
-        }
-    }
-    Ok(true)
+    let hooks = match cfg.policy.hooks_token.clone().filter(|t| !t.is_empty()) {
+        Some(t) => Some(crate::policy::hooks::Hooks::new(
+            &lg.url,
+            &cfg.policy.hooks_path,
+            t,
+        )?),
+        None => None,
+    };
+    let local = crate::policy::route::Local {
+        gateway: &lg,
+        hooks,
+        pool: &status.pool,
+        inbox: &status.inbox,
+        db: &status.db,
+        engine: &status.policy,
+    };
+    let settings = cfg.policy.settings();
+    let started = std::time::Instant::now();
+    let r = tokio::select! {
+        r = crate::policy::route::route_batch(&local, batch, &settings) => r,
+        _ = status.shutdown.cancelled() => return Ok(false),
+    };
+    let counts = r?;
+    let rtt = started.elapsed().as_secs_f64() * 1000.0;
+    status.set(|s| {
+        s.delivered += counts.delivered + counts.notices;
+        s.last_error = None;
+        s.rtt_ms = Some(rtt);
+    });
+    tracing::debug!(
+        handled = counts.handled,
+        delivered = counts.delivered,
+        notices = counts.notices,
+        "local agent batch routed"
+    );
+    Ok(counts.handled > 0)
 }
 
 #[cfg(test)]
@@ -256,20 +254,5 @@ mod tests {
         assert_eq!(a, "clawlink-inbox-0123456789abcdef-7");
         assert_ne!(a, idempotency_key("fedcba9876543210", 7));
         assert_ne!(a, idempotency_key("0123456789abcdef", 8));
-    }
-
-    #[test]
-    fn the_agent_sees_sender_source_and_text() {
-        let m = InboxMessage {
-            id: 1,
-            source: "relay".into(),
-            source_id: None,
-            from: "bob".into(),
-            message: "hi".into(),
-            received_at: String::new(),
-            read: false,
-            meta: Default::default(),
-        };
-        assert_eq!(agent_text(&m), "[clawlink] message from bob via relay: hi");
     }
 }

@@ -25,12 +25,14 @@
 //! [`StoreError::Closed`].
 
 pub mod a2a;
+pub mod audit;
 pub mod contacts;
 pub mod inbox;
 pub mod kv;
 pub mod nexus_client;
 pub mod nexus_server;
 pub mod outbox;
+pub mod policy;
 pub mod relay_client;
 pub mod relay_server;
 

@@ -102,6 +102,8 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// Owns every task a transport starts.
     pub tracker: TaskTracker,
+    /// The inbound policy (the local-agent worker routes every message through it).
+    pub policy: crate::policy::Engine,
 }
 
 /// The scheme of `url` (`relay+https` of `relay+https://host/id`), if it has one.

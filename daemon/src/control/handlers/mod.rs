@@ -2,10 +2,13 @@
 //! returning the JSON result or an [`ApiError`]. No socket code here.
 
 mod a2a;
+mod audit;
 mod contacts;
 mod inbox;
 mod nexus;
+mod policy;
 mod relay;
+mod review;
 mod send;
 mod status;
 
@@ -50,6 +53,9 @@ pub async fn dispatch(state: &State, request: Request) -> Reply {
         Request::Relay(r) => relay::handle(state, r).await,
         Request::Nexus(r) => nexus::handle(state, r).await,
         Request::A2a(r) => a2a::handle(state, r).await,
+        Request::Policy(r) => policy::handle(state, r).await,
+        Request::Review(r) => review::handle(state, r).await,
+        Request::Audit(r) => audit::handle(state, r),
         Request::Shutdown => {
             tracing::info!("shutdown requested over the control socket");
             state.shutdown.cancel();
