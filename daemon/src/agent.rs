@@ -122,15 +122,12 @@ pub async fn run(
         tracker.clone(),
     ));
     if let Some(listener) = webhook {
-        let router = crate::inbound::webhook::router(
-            ingest,
-            inbox,
-            config.listen.token.clone(),
-            config.listen.max_body,
-        );
         let token = shutdown.clone();
+        let listen_cfg = config.listen.clone();
         tracker.spawn(async move {
-            if let Err(e) = crate::http::serve(listener, router, token.clone()).await {
+            let served =
+                crate::inbound::webhook::serve(listener, ingest, inbox, &listen_cfg, token.clone());
+            if let Err(e) = served.await {
                 tracing::error!("webhook listener failed: {e:#}");
                 token.cancel();
             }
