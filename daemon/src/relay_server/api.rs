@@ -166,6 +166,8 @@ pub(crate) async fn send(
     let (seq, ts, duplicate) = match relay.enqueue(&recipient, &msg, req.key.as_deref())? {
         Enqueued::New(seq) => (seq, ts, false),
         Enqueued::Duplicate { seq, ts } => (seq, ts, true),
+        // Relay::enqueue turns refusals into errors already.
+        Enqueued::Refused(r) => return Err(ApiError::too_many(r.to_string(), 5)),
     };
     // A duplicate is answered only once its first copy is durable too.
     relay.store.durable().await?;
@@ -289,17 +291,13 @@ pub(crate) async fn health(State(relay): State<Arc<Relay>>) -> Json<serde_json::
     Json(json!({ "ok": true, "status": "ok", "users": relay.account_count() }))
 }
 
-/// Per-IP limit on every request.
+/// Finds the client's address (see [`super::limits`]) and applies its per-request limit.
 pub(crate) async fn limit_ip(
     State(relay): State<Arc<Relay>>,
-    req: axum::extract::Request,
+    mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    if let Some(ip) = peer {
+    if let Some(ip) = super::limits::client_ip(&relay.limits, &mut req) {
         if let Err(e) = relay.limits.request(ip) {
             return e.into_response();
         }

@@ -41,6 +41,14 @@ impl ApiError {
         }
     }
 
+    /// 503 with a `Retry-After` header: overloaded, come back shortly.
+    pub(crate) fn busy(message: impl Into<Cow<'static, str>>, retry_after_secs: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+
     /// 500 for a store failure; the detail goes to the log, not to the client.
     pub(crate) fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "relay store failure");

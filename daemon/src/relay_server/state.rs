@@ -1,7 +1,8 @@
 //! The relay's shared state: accounts in memory (mirroring the store) and their queues.
 //! Secret checks and registration are in [`super::auth`].
 //!
-//! Each account holds its queue length (for `--queue-cap`), its number of open WebSockets
+//! Queue lengths and bytes are counted by the store ([`crate::store::relay_server::quota`]),
+//! which also enforces the storage caps. Each account holds its number of open WebSockets
 //! (`online`), a lock that orders enqueues (so sequence order is queue order), an async lock
 //! that lets one drainer at a time hand out messages under the seed's delete-on-delivery
 //! contract, and a `watch` channel holding the highest sequence number known to be on disk.
@@ -14,11 +15,12 @@
 
 use super::error::ApiError;
 use super::limits::Limits;
+use crate::store::relay_server::quota::Refusal;
 use crate::store::relay_server::{AccountRecord, Enqueued, QueuedMessage, RelayStore};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,8 +29,6 @@ use tokio_util::task::TaskTracker;
 pub(crate) struct Config {
     /// Largest message text in bytes.
     pub max_message_bytes: usize,
-    /// Most queued messages per recipient.
-    pub queue_cap: usize,
     /// Most WebSockets per id.
     pub max_ws_per_id: usize,
 }
@@ -41,8 +41,6 @@ pub(crate) struct Account {
     pub(super) created_ms: u64,
     pub(super) hash: String,
     pub(super) verified: Mutex<Option<[u8; 32]>>,
-    /// Messages in its queue.
-    pub queued: AtomicUsize,
     /// Open WebSockets.
     pub online: AtomicUsize,
     enqueue_lock: Mutex<()>,
@@ -59,14 +57,13 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Account {
-    pub(super) fn new(id: String, rec: AccountRecord, queued: usize) -> Account {
+    pub(super) fn new(id: String, rec: AccountRecord) -> Account {
         Account {
             id,
             name: Mutex::new(rec.name),
             created_ms: rec.created_ms,
             hash: rec.secret_hash,
             verified: Mutex::new(None),
-            queued: AtomicUsize::new(queued),
             online: AtomicUsize::new(0),
             enqueue_lock: Mutex::new(()),
             drain: tokio::sync::Mutex::new(()),
@@ -99,7 +96,7 @@ pub(crate) struct Relay {
     pub shutdown: CancellationToken,
     pub(super) accounts: Mutex<HashMap<String, Arc<Account>>>,
     pub(super) salt: [u8; 32],
-    pub(super) hashing: Semaphore,
+    pub(super) hasher: super::hasher::Hasher,
     /// Above every sequence number stored before this start: those were read from disk.
     floor: u64,
 }
@@ -111,12 +108,10 @@ impl Relay {
         cfg: Config,
         limits: Arc<Limits>,
         shutdown: CancellationToken,
-    ) -> crate::store::Result<Relay> {
-        let counts = store.queued_counts()?;
+    ) -> anyhow::Result<Relay> {
         let mut accounts = HashMap::new();
         for (id, rec) in store.accounts()? {
-            let queued = counts.get(&id).copied().unwrap_or(0);
-            accounts.insert(id.clone(), Arc::new(Account::new(id, rec, queued)));
+            accounts.insert(id.clone(), Arc::new(Account::new(id, rec)));
         }
         let salt: [u8; 32] = rand::random();
         let floor = store.high_water()?;
@@ -128,7 +123,7 @@ impl Relay {
             shutdown,
             accounts: Mutex::new(accounts),
             salt,
-            hashing: Semaphore::new(2),
+            hasher: super::hasher::Hasher::start()?,
             floor,
         })
     }
@@ -174,17 +169,14 @@ impl Relay {
                 return Ok(Enqueued::Duplicate { seq, ts });
             }
         }
-        if to.queued.load(Ordering::Acquire) >= self.cfg.queue_cap {
-            return Err(ApiError::too_many(
-                "the recipient's queue is full; try again after it has read its messages",
-                5,
-            ));
+        match self.store.enqueue(&to.id, msg, key)? {
+            Enqueued::Refused(r @ Refusal::RelayFull) => Err(ApiError::new(
+                axum::http::StatusCode::INSUFFICIENT_STORAGE,
+                r.to_string(),
+            )),
+            Enqueued::Refused(r) => Err(ApiError::too_many(r.to_string(), 5)),
+            done => Ok(done),
         }
-        let done = self.store.enqueue(&to.id, msg, key)?;
-        if let Enqueued::New(_) = done {
-            to.queued.fetch_add(1, Ordering::AcqRel);
-        }
-        Ok(done)
     }
 
     /// Marks `to`'s messages up to `seq` durable, letting pushes and polls hand them out.
@@ -205,10 +197,6 @@ impl Relay {
 
     /// Deletes message `seq` of `account` (delivered or acknowledged); true if it was queued.
     pub fn remove(&self, account: &Account, seq: u64) -> Result<bool, ApiError> {
-        let removed = self.store.remove(&account.id, seq)?;
-        if removed {
-            account.queued.fetch_sub(1, Ordering::AcqRel);
-        }
-        Ok(removed)
+        Ok(self.store.remove(&account.id, seq)?)
     }
 }
