@@ -1,6 +1,7 @@
 //! The attacks of a hostile web page, another local user and a flood, replayed against the
 //! real binaries: each must be refused, and legitimate use must keep working meanwhile.
 
+use clawlink_tests::relay::RelayServer;
 use clawlink_tests::{bin, run, Daemon};
 use serde_json::{json, Value};
 use std::net::TcpStream;
@@ -265,4 +266,156 @@ fn status_and_a_post_are_answered_within_a_second_under_2000_half_open_connectio
     let n = std::io::Read::read(&mut first, &mut buf).expect("closed, not timed out");
     assert_eq!(n, 0, "a silent connection is closed without an answer");
     assert!(waited.elapsed() < Duration::from_secs(12));
+}
+
+/// `GET /poll` with a wrong secret, as the proxy in front would forward it for `client`.
+fn wrong_secret_poll(relay: &RelayServer, client: Option<&str>) -> u16 {
+    let mut req = self::client().get(format!("{}/poll?id=alice&secret=guess", relay.base()));
+    if let Some(ip) = client {
+        req = req.header("X-Forwarded-For", format!("198.51.100.1, {ip}"));
+    }
+    req.send().expect("poll").status().as_u16()
+}
+
+#[test]
+fn a_wrong_secret_burst_through_a_local_proxy_is_limited_per_real_client() {
+    let relay = RelayServer::start(&["--trust-forwarded-for"]);
+    let alice = relay.client("alice", "Alice", "alice-secret-1");
+    assert_eq!(alice.register().0, 201);
+    // The attacker, seen through the proxy on loopback: limited after the burst allowance.
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let burst: Vec<_> = (0..30)
+            .map(|_| s.spawn(|| wrong_secret_poll(&relay, Some("203.0.113.9"))))
+            .collect();
+        burst.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    // 429: over the client's secret-check rate; 503: more checks waiting than the relay queues.
+    assert!(
+        statuses.iter().all(|s| [401, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 15,
+        "a burst of wrong secrets must be cut off: {statuses:?}"
+    );
+    // Another client behind the same proxy is not affected.
+    assert_eq!(wrong_secret_poll(&relay, Some("203.0.113.10")), 401);
+    let r = client()
+        .get(format!(
+            "{}/poll?id=alice&secret=alice-secret-1",
+            relay.base()
+        ))
+        .header("X-Forwarded-For", "203.0.113.11")
+        .send()
+        .expect("poll");
+    assert_eq!(r.status(), 200);
+
+    // Without the proxy setting, loopback is not exempt either: the burst still ends in 429s.
+    let plain = RelayServer::start(&[]);
+    assert_eq!(
+        plain
+            .client("alice", "Alice", "alice-secret-1")
+            .register()
+            .0,
+        201
+    );
+    let statuses: Vec<u16> = (0..30).map(|_| wrong_secret_poll(&plain, None)).collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // And a forged X-Forwarded-For from an untrusted peer changes nothing.
+    assert_eq!(wrong_secret_poll(&plain, Some("203.0.113.12")), 429);
+}
+
+#[test]
+fn a_queue_flood_leaves_the_victim_reachable_by_another_sender() {
+    let relay = RelayServer::start(&["--queue-cap", "20", "--id-rate", "0"]);
+    let [flood, friend, victim] = [
+        ("flood", "f-secret"),
+        ("friend", "fr-secret"),
+        ("victim", "v-secret"),
+    ]
+    .map(|(id, s)| {
+        let c = relay.client(id, id, s);
+        assert_eq!(c.register().0, 201);
+        c
+    });
+    let mut refused = None;
+    for i in 0..40 {
+        let (status, body) = flood.send("victim", &format!("spam {i}"));
+        if status != 200 {
+            refused = Some((i, status, body));
+            break;
+        }
+    }
+    let (sent, status, body) = refused.expect("the flood must be stopped");
+    assert_eq!((sent, status), (10, 429), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("share")),
+        "{body}"
+    );
+    assert_eq!(friend.send("victim", "are you there?").0, 200);
+    let got = victim.poll_all();
+    assert_eq!(got.len(), 11);
+    assert!(got.iter().any(|m| m["message"] == "are you there?"));
+    // Read, the flood's share is free again.
+    assert_eq!(flood.send("victim", "again").0, 200);
+}
+
+#[test]
+fn relay_storage_caps_and_registration_limits_give_clear_errors() {
+    let relay = RelayServer::start(&[
+        "--max-recipient-bytes",
+        "4000",
+        "--max-total-bytes",
+        "6000",
+        "--sender-share",
+        "100",
+        "--registrations-per-hour",
+        "4",
+        "--id-rate",
+        "0",
+    ]);
+    let ids = ["a", "b", "c", "d"].map(|id| {
+        let c = relay.client(id, id, &format!("{id}-secret"));
+        assert_eq!(c.register().0, 201);
+        c
+    });
+    let (status, body) = relay.client("e", "e", "e-secret").register();
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("registrations")),
+        "{body}"
+    );
+    // Re-registering an existing id with its secret is not a new registration.
+    assert_eq!(ids[0].register().0, 201);
+    let kb = "k".repeat(1000);
+    let mut to_b = 0;
+    while ids[0].send("b", &kb).0 == 200 {
+        to_b += 1;
+    }
+    assert_eq!(to_b, 3, "per-recipient bytes");
+    let (status, body) = ids[0].send("b", &kb);
+    assert_eq!(status, 429);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("queue is full")),
+        "{body}"
+    );
+    let mut to_c = 0;
+    loop {
+        let (status, body) = ids[0].send("c", &kb);
+        if status != 200 {
+            assert_eq!(status, 507, "{body}");
+            assert!(body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("relay is full")));
+            break;
+        }
+        to_c += 1;
+    }
+    assert_eq!(to_c, 2, "total bytes");
+    ids[1].poll_all();
+    assert_eq!(ids[0].send("c", &kb).0, 200, "room again once read");
 }
