@@ -1,6 +1,7 @@
 //! The attacks of a hostile web page, another local user and a flood, replayed against the
 //! real binaries: each must be refused, and legitimate use must keep working meanwhile.
 
+use clawlink_tests::nexus::{expect, expect_err, NexusServer};
 use clawlink_tests::relay::RelayServer;
 use clawlink_tests::{bin, run, Daemon};
 use serde_json::{json, Value};
@@ -418,4 +419,119 @@ fn relay_storage_caps_and_registration_limits_give_clear_errors() {
     assert_eq!(to_c, 2, "total bytes");
     ids[1].poll_all();
     assert_eq!(ids[0].send("c", &kb).0, 200, "room again once read");
+}
+
+#[test]
+fn one_nexus_client_cannot_use_up_the_sessions_and_the_cap_holds_under_a_race() {
+    let nexus = NexusServer::start(&[
+        "--max-sessions",
+        "30",
+        "--max-sessions-per-client",
+        "10",
+        "--trust-forwarded-for",
+    ]);
+    let create = |client: &str| {
+        nexus.call(
+            "PUT",
+            "/v1/sessions",
+            &[("X-Forwarded-For", client)],
+            Some("{}"),
+        )
+    };
+    // Forty concurrent creates from one client: exactly its ten succeed.
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let all: Vec<_> = (0..40)
+            .map(|_| s.spawn(|| create("203.0.113.1").0))
+            .collect();
+        all.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        10,
+        "{statuses:?}"
+    );
+    expect_err(create("203.0.113.1"), 429, "rate_limit_exceeded");
+    // Other clients still get theirs, concurrently, up to the server's cap and never past it.
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let all: Vec<_> = (0..40)
+            .map(|i| {
+                let ip = format!("198.51.100.{}", i % 4 + 1);
+                s.spawn(move || create(&ip).0)
+            })
+            .collect();
+        all.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        20,
+        "{statuses:?}"
+    );
+    let stats = expect(nexus.call("GET", "/v1/stats", &[], None), 200);
+    assert_eq!(stats["activeSessions"], 30);
+    expect_err(create("192.0.2.99"), 507, "storage_limit_reached");
+}
+
+#[test]
+fn nexus_serves_the_pairing_skill_route_and_redacts_secrets() {
+    let nexus = NexusServer::start(&[]);
+    let (sid, key) = nexus.create(&json!({"creatorAgentId": "alice"}));
+    let pair = expect(
+        nexus.call(
+            "PUT",
+            "/v1/pair",
+            &[],
+            Some(&json!({"sessionId": sid}).to_string()),
+        ),
+        201,
+    );
+    let code = pair["code"].as_str().expect("code").to_string();
+    for path in [format!("/v1/pair/{code}/skill"), format!("/p/{code}")] {
+        let r = nexus.send("GET", &path, &[], None).expect("GET skill");
+        assert_eq!(r.status(), 200, "{path}");
+        let text = r.text().unwrap_or_default();
+        assert!(text.contains(&code), "{path}: {text}");
+    }
+    let secret = "sk-proj-Zq81abcdefghijklmnopqrstu";
+    let sent = expect(
+        nexus.post_message(
+            &sid,
+            "alice",
+            Some(&key),
+            &json!({"text": format!("use {secret} and password=hunter2222")}),
+        ),
+        201,
+    );
+    assert_eq!(sent["redacted"], true);
+    let polled = expect(nexus.poll(&sid, "alice", ""), 200);
+    let text = polled["messages"][0]["text"].as_str().unwrap_or_default();
+    assert_eq!(text, "use [REDACTED] and password=[REDACTED]");
+    assert!(!nexus.logs().contains(secret));
+}
+
+#[test]
+fn relay_ids_are_case_insensitive_and_names_lose_bidi_and_control_characters() {
+    let relay = RelayServer::start(&[]);
+    let first = relay.client("Alice", "Ali\u{202E}ce\u{1b}[2J", "alice-s");
+    let (status, body) = first.register();
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["id"], "alice");
+    assert_eq!(body["name"], "Alice[2J");
+    let (status, _) = relay.client("ALICE", "Mallory", "other-s").register();
+    assert_eq!(status, 409, "a case variant of a registered id is taken");
+    let bob = relay.client("bob", "Bob", "bob-s");
+    assert_eq!(bob.register().0, 201);
+    assert_eq!(bob.send("ALICE", "hi").0, 200);
+    let got = relay.client("aLiCe", "x", "alice-s").poll_all();
+    assert_eq!(got.len(), 1);
+    let users = bob.users();
+    let names: Vec<&str> = users["users"]
+        .as_array()
+        .map(|u| u.iter().filter_map(|u| u["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains('\u{202E}') && !n.contains('\u{1b}')),
+        "{names:?}"
+    );
 }

@@ -72,7 +72,15 @@ pub(crate) async fn register(
             "id must be 1-64 characters of A-Z a-z 0-9 _ . -",
         ));
     }
-    let name = match req.name.filter(|n| !n.is_empty()) {
+    let id = relay.resolve_id(&id);
+    if relay.account(&id).is_none() && relay.case_twin_exists(&id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this id is already registered (ids are case-insensitive)",
+        ));
+    }
+    let name = req.name.map(|n| crate::text::display_name(&n));
+    let name = match name.filter(|n| !n.is_empty()) {
         Some(n) if valid_name(&n) => n,
         Some(_) => {
             return Err(ApiError::bad_request(
@@ -130,6 +138,7 @@ pub(crate) async fn send(
     if !valid_id(&from) || !valid_id(&to) {
         return Err(ApiError::bad_request("from and to must be valid ids"));
     }
+    let (from, to) = (relay.resolve_id(&from), relay.resolve_id(&to));
     if req.key.as_deref().is_some_and(|k| !valid_key(k)) {
         return Err(ApiError::bad_request(
             "key must be 1-128 visible ASCII characters",
@@ -159,7 +168,7 @@ pub(crate) async fn send(
     let msg = QueuedMessage {
         seq: 0,
         from,
-        from_name: sender.name(),
+        from_name: crate::text::display_name(&sender.name()),
         message,
         ts,
     };
@@ -198,6 +207,7 @@ pub(crate) async fn query_auth(
     let id = query
         .get("id")
         .filter(|id| valid_id(id))
+        .map(|id| relay.resolve_id(&id))
         .ok_or_else(|| ApiError::bad_request("missing or invalid id"))?;
     let secrets = secret_candidates(
         headers,
@@ -263,6 +273,7 @@ pub(crate) async fn ack(
     let id = req
         .id
         .filter(|id| valid_id(id))
+        .map(|id| relay.resolve_id(&id))
         .ok_or_else(|| ApiError::bad_request("missing or invalid id"))?;
     let account = relay
         .authenticate(
@@ -282,7 +293,7 @@ pub(crate) async fn users(State(relay): State<Arc<Relay>>) -> Json<serde_json::V
     let users: Vec<_> = relay
         .all()
         .iter()
-        .map(|a| json!({ "id": a.id, "name": a.name(), "online": a.is_online() }))
+        .map(|a| json!({ "id": a.id, "name": crate::text::display_name(&a.name()), "online": a.is_online() }))
         .collect();
     Json(json!({ "count": users.len(), "users": users }))
 }

@@ -22,7 +22,11 @@
 //!
 //! - `timestamp` is RFC 3339 UTC with milliseconds (`2026-01-02T03:04:05.678Z`).
 //! - `online` is true while the id holds an open `/ws`.
-//! - Ids: 1-64 of `[A-Za-z0-9_.-]`. Names: 1-128 printable characters (default: the id).
+//! - Ids: 1-64 of `[A-Za-z0-9_.-]`, case-insensitive: `ALICE` and `alice` are one id,
+//!   registered and answered lowercase. (An account registered with upper-case letters before
+//!   this rule keeps its spelling and is reached by it; no case variant of it can be
+//!   registered.) Names: 1-128 characters (default: the id), stored and shown without control
+//!   or bidirectional formatting characters ([`crate::text::display_name`]).
 //!   Secrets: 1-1024 bytes, stored only as argon2id hashes.
 //! - Registering an existing id with its secret again succeeds (201, and renames it); with
 //!   another secret it is **409** and changes nothing.

@@ -133,6 +133,26 @@ impl Relay {
         lock(&self.accounts).get(id).cloned()
     }
 
+    /// The account id `raw` names. Ids are case-insensitive and registered lowercase; an
+    /// account registered with upper-case letters before that rule keeps its exact spelling
+    /// (and is reached by it) as long as no lowercase twin exists.
+    pub fn resolve_id(&self, raw: &str) -> String {
+        let lower = raw.to_ascii_lowercase();
+        let map = lock(&self.accounts);
+        if map.contains_key(&lower) || !map.contains_key(raw) {
+            lower
+        } else {
+            raw.to_string()
+        }
+    }
+
+    /// Whether an id differing from `id` only in case is registered (a lookalike).
+    pub fn case_twin_exists(&self, id: &str) -> bool {
+        lock(&self.accounts)
+            .keys()
+            .any(|k| k != id && k.eq_ignore_ascii_case(id))
+    }
+
     /// Largest request body: the message JSON-escaped (up to 6 bytes per byte) plus the
     /// other fields.
     pub fn body_limit(&self) -> usize {
