@@ -10,6 +10,7 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- status --runs 200
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- nexus
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- soak --duration-secs 3600 --rate 20
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- hostile --connections 2000
 //! ```
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
@@ -17,6 +18,7 @@
 //! traffic for an hour by default and samples RSS, fds and CPU of each over time.
 
 mod gateway;
+mod hostile;
 mod nexus;
 mod relay;
 mod soak;
@@ -54,6 +56,8 @@ enum Scenario {
     Nexus(nexus::Args),
     /// Hour-long steady traffic on webhook, relay and Nexus; RSS, fds and CPU over time.
     Soak(soak::Args),
+    /// Slowloris on the webhook, brute force on the relay: latency of legitimate requests, RSS.
+    Hostile(hostile::Args),
 }
 
 fn main() {
@@ -68,5 +72,6 @@ fn main() {
         Scenario::Status { runs } => webhook::status(runs),
         Scenario::Nexus(a) => nexus::run(a),
         Scenario::Soak(a) => soak::run(a),
+        Scenario::Hostile(a) => hostile::run(a),
     }
 }
