@@ -242,7 +242,7 @@ fn fit_to_fd_limit(wanted: usize) -> usize {
     let mut lim = getrlimit(Resource::Nofile);
     if lim.current < lim.maximum {
         lim.current = lim.maximum;
-        if setrlimit(Resource::Nofile, lim.clone()).is_err() {
+        if setrlimit(Resource::Nofile, lim).is_err() {
             lim = getrlimit(Resource::Nofile);
         }
     }
