@@ -418,7 +418,6 @@ fn bad_webhook_bodies_get_json_errors() {
         (b"{not json".to_vec(), 400),
         (b"[]".to_vec(), 400),
         (br#"{"from":"a"}"#.to_vec(), 400),
-        (br#"{"message":"a"}"#.to_vec(), 400),
         (br#"{"from":"","message":"a"}"#.to_vec(), 400),
         (br#"{"from":1,"message":"a"}"#.to_vec(), 400),
         (vec![b'x'; 200 * 1024], 413),
@@ -447,13 +446,7 @@ fn bad_webhook_bodies_get_json_errors() {
             .status(),
         200
     );
-    let msgs: Value = client
-        .get(format!("http://{}/messages", d.listen))
-        .send()
-        .expect("get")
-        .json()
-        .expect("json");
-    assert_eq!(msgs["count"], 1);
+    assert_eq!(health["messages"], 0, "no bad body was stored");
 }
 
 #[test]

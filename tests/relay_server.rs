@@ -375,7 +375,14 @@ fn ack_extension_redelivers_unacked_messages_and_never_acked_ones() {
 
 #[test]
 fn full_queues_and_fast_senders_get_429_and_help_documents_the_extension() {
-    let relay = RelayServer::start(&["--queue-cap", "3", "--id-rate", "0"]);
+    let relay = RelayServer::start(&[
+        "--queue-cap",
+        "3",
+        "--id-rate",
+        "0",
+        "--sender-share",
+        "100",
+    ]);
     let alice = registered(&relay, "alice", "Alice", "a");
     let bob = registered(&relay, "bob", "Bob", "b");
     for i in 0..3 {

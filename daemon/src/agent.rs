@@ -134,20 +134,18 @@ pub async fn run(
         tracker.clone(),
     ));
     if let Some(listener) = webhook {
-        let router = crate::inbound::webhook::router(
-            ingest,
-            inbox,
-            config.listen.token.clone(),
-            config.listen.max_body,
-        );
-        // The A2A endpoint shares the listener.
-        let router = match state.transports.get::<crate::a2a::A2a>() {
-            Some(a2a) if config.a2a.enabled => router.merge(a2a.router(config.a2a.clone())),
-            _ => router,
+        // The A2A endpoint shares the listener (it authenticates its peers by bearer token,
+        // so the webhook's Host and Origin guard does not apply to it).
+        let extra = match state.transports.get::<crate::a2a::A2a>() {
+            Some(a2a) if config.a2a.enabled => Some(a2a.router(config.a2a.clone())),
+            _ => None,
         };
         let token = shutdown.clone();
+        let listen_cfg = config.listen.clone();
         tracker.spawn(async move {
-            if let Err(e) = crate::http::serve(listener, router, token.clone()).await {
+            let served =
+                crate::inbound::webhook::serve(listener, ingest, inbox, &listen_cfg, extra, token.clone());
+            if let Err(e) = served.await {
                 tracing::error!("webhook listener failed: {e:#}");
                 token.cancel();
             }

@@ -14,7 +14,11 @@
 //! ```toml
 //! [listen]                      # the inbound webhook (POST /message)
 //! addr = "127.0.0.1:19900"      # "off" disables it
-//! token = "..."                 # required when addr is not loopback (Authorization: Bearer)
+//! token = "..."                 # required when addr is not loopback (Authorization: Bearer);
+//!                               # without it GET /messages is refused (use `clawlink inbox`)
+//! allowed_hosts = ["box.lan"]   # Host names accepted besides localhost and IP addresses
+//! allowed_origins = []          # browser Origins allowed to call it (default: none)
+//! max_connections = 4096        # open connections at once (kept below the fd limit)
 //!
 //! [local_gateway]               # deliver every inbound message into the local OpenClaw agent
 //! url = "ws://127.0.0.1:18789"
@@ -81,7 +85,7 @@ pub struct Config {
 }
 
 /// `[policy]`: default levels, limits, and the local gateway's hooks.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Level of senders the transport verified.
@@ -150,6 +154,12 @@ pub struct ListenConfig {
     pub token: Option<Secret>,
     /// Largest accepted body, bytes.
     pub max_body: usize,
+    /// `Host` names accepted besides `localhost` and IP addresses (DNS-rebinding defence).
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s allowed to call the webhook; any other `Origin` gets 403.
+    pub allowed_origins: Vec<String>,
+    /// Most connections open at once.
+    pub max_connections: usize,
 }
 
 impl Default for ListenConfig {
@@ -158,6 +168,9 @@ impl Default for ListenConfig {
             addr: "127.0.0.1:19900".into(),
             token: None,
             max_body: 64 * 1024,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_connections: 4096,
         }
     }
 }

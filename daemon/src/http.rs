@@ -1,7 +1,8 @@
 //! Shared HTTP plumbing for the three HTTP faces of clawlinkd (the webhook, the relay server,
 //! the Nexus server): binding with a clear error, reporting the bound address, serving with
-//! graceful shutdown and a per-request deadline, and the loopback test that decides whether a
-//! token is required.
+//! graceful shutdown, bounded connections and deadlines ([`serve`]), the client address behind
+//! a trusted proxy ([`client_ip`]), and the loopback test that decides whether a token is
+//! required.
 //!
 //! Port 0: every role accepts `--listen 127.0.0.1:0`, lets the kernel pick a free port, and
 //! reports the address it got: on stderr (`listening on 127.0.0.1:PORT`) and, with
@@ -9,12 +10,10 @@
 //! and renamed, so a reader never sees half of it). Tests start every process this way and
 //! never race another process for a port.
 
-use axum::Router;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 /// Deadline for reading a request and producing its response (WebSocket sessions excepted).
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
@@ -42,31 +41,9 @@ pub fn report_bound(what: &str, addr: SocketAddr, file: Option<&Path>) -> anyhow
         .map_err(|e| anyhow::anyhow!("{what}: cannot write --addr-file {}: {e}", file.display()))
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish.
-/// Handlers can extract `ConnectInfo<SocketAddr>` for the peer address. Every connection gets
-/// `TCP_NODELAY`: replies and pushes are small writes, and Nagle's algorithm meeting a delayed
-/// ACK would hold some back for ~40 ms.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    use axum::serve::ListenerExt;
-    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        REQUEST_DEADLINE,
-    ));
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await?;
-    Ok(())
-}
+pub mod serve;
+
+pub use serve::{serve, serve_limited, ServeLimits};
 
 /// Whether binding `addr` exposes the service beyond this machine.
 pub fn is_loopback(addr: &SocketAddr) -> bool {
@@ -77,4 +54,65 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 pub fn secret_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// The client's address: the peer, or, when the peer is one of `trusted` proxies, the last
+/// address of its `X-Forwarded-For` (the one that proxy appended; earlier entries come from
+/// the client and are never believed). IPv4-mapped IPv6 addresses are returned as IPv4.
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &TrustedProxies,
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.trusts(peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|s| s.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
+        .unwrap_or(peer)
+}
+
+/// Which peers are reverse proxies whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    list: Vec<IpAddr>,
+}
+
+impl TrustedProxies {
+    /// `--trust-forwarded-for` trusts loopback peers (the shipped units put the proxy on the
+    /// same machine); `--trusted-proxy IP` (repeatable) adds addresses.
+    pub fn new(trust_loopback: bool, list: &[IpAddr]) -> TrustedProxies {
+        TrustedProxies {
+            list: list
+                .iter()
+                .map(|ip| ip.to_canonical())
+                .chain(
+                    trust_loopback
+                        .then(|| [IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16; 8])])
+                        .into_iter()
+                        .flatten(),
+                )
+                .collect(),
+        }
+    }
+
+    /// Whether `peer` is a trusted proxy.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.list
+            .iter()
+            .any(|p| *p == peer || (p.is_loopback() && peer.is_loopback()))
+    }
+
+    /// Whether any proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
 }

@@ -44,6 +44,7 @@ pub mod shutdown;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod transport;
 pub mod util;

@@ -15,6 +15,7 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- a2a-ask --runs 20 --answer-ms 1000
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- policy-ingest --messages 20000
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- policy-deliver --messages 20
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- hostile --connections 2000
 //! ```
 //!
 //! Message count, size and concurrency are fixed by flags; message contents are deterministic.
@@ -23,6 +24,7 @@
 
 mod a2a;
 mod gateway;
+mod hostile;
 mod nexus;
 mod policy;
 mod relay;
@@ -75,6 +77,8 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         messages: usize,
     },
+    /// Slowloris on the webhook, brute force on the relay: latency of legitimate requests, RSS.
+    Hostile(hostile::Args),
 }
 
 fn main() {
@@ -94,5 +98,6 @@ fn main() {
         Scenario::A2aAsk(a) => a2a::ask(a),
         Scenario::PolicyIngest(a) => policy::ingest(a),
         Scenario::PolicyDeliver { messages } => policy::deliver_latency(messages),
+        Scenario::Hostile(a) => hostile::run(a),
     }
 }

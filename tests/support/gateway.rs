@@ -116,7 +116,7 @@ impl Gateway {
             .tempdir()
             .expect("tempdir");
         let token = format!("gw-test-{:016x}{:016x}", rand_u64(), rand_u64());
-        let g = Gateway {
+        let mut g = Gateway {
             dir,
             port: 0,
             token,

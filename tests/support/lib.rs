@@ -60,6 +60,12 @@ pub fn recently_free_port() -> u16 {
         .expect("bind an ephemeral port")
 }
 
+/// [`recently_free_port`] on loopback, for external servers of the tests (the A2A SDK server,
+/// the gateway's hooks) that cannot bind port 0 and report it.
+pub fn free_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], recently_free_port()))
+}
+
 /// What a fixture passes as `--listen` before the first start: any free loopback port.
 pub const ANY_PORT: &str = "127.0.0.1:0";
 

@@ -19,7 +19,7 @@ use super::wire::Skill;
 use serde::Deserialize;
 
 /// `[a2a]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct A2aConfig {
     /// Serve the endpoint.
@@ -41,7 +41,7 @@ pub struct A2aConfig {
 }
 
 /// One skill in `[[a2a.skills]]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SkillConfig {
     /// Id.

@@ -56,7 +56,7 @@ pub struct A2a {
 /// Opens the A2A store and resumes following the tasks left open before a restart.
 pub fn start(ctx: &Context) -> anyhow::Result<Arc<A2a>> {
     let store = A2aStore::open(&ctx.db)?;
-    let http = crate::util::http_client::client();
+    let http = ctx.http.clone();
     let follower = follower::Follower::new(
         store.clone(),
         ctx.ingest.clone(),

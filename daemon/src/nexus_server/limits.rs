@@ -4,8 +4,10 @@
 //! evenly over `window`. IPv6 clients are keyed by their /64, since one host usually owns a
 //! whole /64. Over the limit: 429 `rate_limit_exceeded` with `Retry-After`. `/health` is not
 //! limited (monitors and readiness probes poll it). Behind a reverse proxy, pass
-//! `--trust-forwarded-for` to key by the last address in `X-Forwarded-For` (the one the
-//! proxy appended); never enable it without such a proxy, or clients choose their own key.
+//! `--trust-forwarded-for` (a proxy on this machine) or `--trusted-proxy IP` to key by the last
+//! address in `X-Forwarded-For` (the one the proxy appended); it is believed only from those
+//! peers. The request's `ConnectInfo` is rewritten to the client's address, so handlers (the
+//! per-client session cap) see the real client.
 
 use super::error::ApiError;
 use axum::extract::{ConnectInfo, Request, State};
@@ -21,7 +23,7 @@ use std::time::Duration;
 /// The limiter and how to find the client's address.
 pub struct RateLimit {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    trust_forwarded_for: bool,
+    proxies: crate::http::TrustedProxies,
 }
 
 /// Shared handle.
@@ -32,7 +34,7 @@ impl RateLimit {
     pub fn new(
         requests: u32,
         window: Duration,
-        trust_forwarded_for: bool,
+        proxies: crate::http::TrustedProxies,
     ) -> anyhow::Result<RateLimit> {
         let limiter = match NonZeroU32::new(requests) {
             None => None,
@@ -47,10 +49,7 @@ impl RateLimit {
                 Some(DefaultKeyedRateLimiter::keyed(quota))
             }
         };
-        Ok(RateLimit {
-            limiter,
-            trust_forwarded_for,
-        })
+        Ok(RateLimit { limiter, proxies })
     }
 
     /// Forgets clients whose allowance is full again (bounded memory); call periodically.
@@ -61,29 +60,12 @@ impl RateLimit {
         }
     }
 
-    fn key(&self, peer: IpAddr, req: &Request) -> IpAddr {
-        let mut ip = peer;
-        if self.trust_forwarded_for {
-            // Only the entry our proxy appended is trustworthy; earlier ones come from the client.
-            let last = req
-                .headers()
-                .get_all("x-forwarded-for")
-                .iter()
-                .next_back()
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next());
-            ip = last
-                .and_then(|s| s.trim().parse::<IpAddr>().ok())
-                .unwrap_or(peer);
-        }
-        match ip {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => {
-                    let s = v6.segments();
-                    IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-                }
-            },
+    fn key(ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
             v4 => v4,
         }
     }
@@ -93,11 +75,14 @@ impl RateLimit {
 pub async fn limit(
     State(rl): State<RateLimitState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
+    let client = crate::http::client_ip(peer.ip(), req.headers(), &rl.proxies);
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::new(client, peer.port())));
     if let Some(limiter) = &rl.limiter {
-        let key = rl.key(peer.ip(), &req);
+        let key = RateLimit::key(client);
         if let Err(not_until) = limiter.check_key(&key) {
             let wait = not_until.wait_time_from(limiter.clock().now());
             return ApiError::rate_limited(wait.as_secs_f64().ceil() as u64).into_response();

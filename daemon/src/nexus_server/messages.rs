@@ -50,7 +50,13 @@ pub async fn send(
 ) -> ApiResult {
     let agent = agent_id(&headers)?;
     let body: SendBody = json_body(body)?;
-    let text = body.text.filter(|t| !t.is_empty());
+    let (text, redacted) = match body.text.filter(|t| !t.is_empty()) {
+        Some(t) => {
+            let (t, changed) = super::redact::redact(&t);
+            (Some(t), changed)
+        }
+        None => (None, false),
+    };
     let json_val = body.json.filter(|j| !j.is_null());
     if text.is_none() && json_val.is_none() {
         return Err(
@@ -112,13 +118,13 @@ pub async fn send(
     session.publish(cursor + 1);
     // The session id is a capability (it lets anyone join), so it is never logged.
     tracing::debug!(cursor, bytes = size, "message stored");
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "id": msg_id, "cursor": cursor.to_string(), "expiresAt": rfc3339(expires_ms) }),
-        ),
-    )
-        .into_response())
+    let mut out =
+        json!({ "id": msg_id, "cursor": cursor.to_string(), "expiresAt": rfc3339(expires_ms) });
+    if redacted {
+        out["redacted"] = json!(true);
+        out["warning"] = json!("Possible secrets in the text were replaced with [REDACTED]");
+    }
+    Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
 #[derive(Deserialize)]

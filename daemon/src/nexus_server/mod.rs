@@ -12,7 +12,7 @@
 //! | [`sessions`] | `PUT /v1/sessions`, `GET /v1/sessions/:id`, `POST .../join`, `DELETE .../agents/:agent`, `POST .../renew` |
 //! | [`messages`] | `POST` and `GET /v1/sessions/:id/messages` (with the long-poll extension) |
 //! | [`pairing`] | `PUT /v1/pair`, `POST /v1/pair/:code/claim`, `GET /v1/pair/:code/status` |
-//! | [`instructions`] | `GET /p/:code` (markdown, or HTML for browsers) |
+//! | [`instructions`] | `GET /v1/pair/:code/skill` and its alias `GET /p/:code` (markdown, or HTML for browsers) |
 //! | [`router`] | `GET /health`, `GET /v1/stats` |
 //!
 //! Bodies are JSON; errors are `{"error":"code","message":"...","details":[]}` ([`error`]).
@@ -25,6 +25,11 @@
 //!   its session expires; a sweep ([`sweep`]) then deletes it.
 //! - **Long-poll** (`GET .../messages?wait=SECONDS`), advertised in `/health` as
 //!   `capabilities.longPoll: true` with `capabilities.longPollMaxWait` (25 s).
+//! - Secrets in message text (and greetings) are redacted before storage ([`redact`]).
+//! - Abuse bounds: `--max-sessions-per-client` live sessions per client address (429), counted
+//!   atomically with `--max-sessions`; connection caps and a 10 s header/idle deadline
+//!   ([`crate::http::serve`]); behind a proxy, `--trust-forwarded-for` / `--trusted-proxy`
+//!   (the relay's setting) key every limit by the real client.
 //! - Caps answer in the error shape: body over `--max-body-bytes` or message over
 //!   `--max-message-bytes` → 413 `payload_too_large`; `--max-sessions` or
 //!   `--max-messages-per-session` reached → 507 `storage_limit_reached`.
@@ -47,6 +52,7 @@ pub mod instructions;
 pub mod limits;
 pub mod messages;
 pub mod pairing;
+pub mod redact;
 pub mod router;
 pub mod sessions;
 pub mod state;
@@ -92,9 +98,23 @@ pub struct Args {
     /// Rate-limit window, seconds.
     #[arg(long, default_value_t = 60)]
     pub rate_limit_window_secs: u64,
-    /// Key the rate limit by the last X-Forwarded-For address (only behind a reverse proxy).
+    /// Believe X-Forwarded-For from a reverse proxy on this machine (loopback peers): limits
+    /// then apply per real client. Only with such a proxy in front.
     #[arg(long)]
     pub trust_forwarded_for: bool,
+    /// Believe X-Forwarded-For from this proxy address too (repeatable).
+    #[arg(long, value_name = "IP")]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+    /// Most live sessions one client address may have created (429 above), so that one client
+    /// cannot use up --max-sessions.
+    #[arg(long, default_value_t = 1000)]
+    pub max_sessions_per_client: usize,
+    /// Open HTTP connections at once (kept below the file descriptor limit).
+    #[arg(long, default_value_t = 8192)]
+    pub max_connections: usize,
+    /// Open HTTP connections from one client address (trusted proxies are exempt).
+    #[arg(long, default_value_t = 64)]
+    pub max_connections_per_ip: usize,
     /// Largest request body, bytes (413 above).
     #[arg(long, default_value_t = 65536)]
     pub max_body_bytes: usize,
@@ -159,6 +179,7 @@ fn limits(a: &Args) -> anyhow::Result<Limits> {
         max_message_bytes: a.max_message_bytes,
         max_messages_per_session: a.max_messages_per_session,
         max_sessions: a.max_sessions,
+        max_sessions_per_client: a.max_sessions_per_client.max(1),
         max_wait: LONG_POLL_MAX_SECS,
         max_page: MAX_PAGE,
     })
@@ -197,10 +218,11 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         store.delete_session(id)?;
     }
     let listener = crate::http::bind(args.listen, "nexus-server").await?;
+    let proxies = crate::http::TrustedProxies::new(args.trust_forwarded_for, &args.trusted_proxy);
     let rl = Arc::new(limits::RateLimit::new(
         args.rate_limit_requests,
         Duration::from_secs(args.rate_limit_window_secs),
-        args.trust_forwarded_for,
+        proxies.clone(),
     )?);
     let app = Arc::new(App {
         store,
@@ -229,7 +251,13 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     db.stop_on_failure(shutdown.clone());
-    let served = crate::http::serve(listener, router, shutdown.clone()).await;
+    let serve_limits = crate::http::ServeLimits {
+        max_connections: args.max_connections.max(1),
+        max_per_ip: Some(args.max_connections_per_ip.max(1)),
+        proxies,
+        ..Default::default()
+    };
+    let served = crate::http::serve_limited(listener, router, shutdown.clone(), serve_limits).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
     let _ = sweeper.await;

@@ -35,6 +35,7 @@ pub fn build(app: AppState, rl: RateLimitState, max_body: usize) -> Router {
         .route("/v1/pair", put(pairing::create).post(pairing::create))
         .route("/v1/pair/{code}/claim", post(pairing::claim))
         .route("/v1/pair/{code}/status", get(pairing::status))
+        .route("/v1/pair/{code}/skill", get(instructions::show))
         .route("/p/{code}", get(instructions::show))
         .route("/v1/stats", get(stats))
         .fallback(not_found)

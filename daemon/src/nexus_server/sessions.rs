@@ -18,7 +18,7 @@ use crate::store::nexus_server::{AgentRecord, MessageRecord, SessionRecord};
 use crate::time::{now_ms, rfc3339};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -62,7 +62,11 @@ fn check_ttl(app: &AppState, ttl: Option<u64>) -> Result<u64, ApiError> {
 }
 
 /// `PUT /v1/sessions`.
-pub async fn create(State(app): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+pub async fn create(
+    State(app): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     let body: CreateBody = json_body(body)?;
     let ttl = check_ttl(&app, body.ttl)?;
     let max_agents = body.max_agents.unwrap_or(app.limits.default_max_agents);
@@ -83,16 +87,18 @@ pub async fn create(State(app): State<AppState>, body: Result<Bytes, BytesReject
         )
         .detail("creatorAgentId", "invalid"));
     }
-    let greeting = body.greeting.filter(|g| !g.is_empty());
+    let greeting = body
+        .greeting
+        .filter(|g| !g.is_empty())
+        .map(|g| super::redact::redact(&g).0);
     if greeting
         .as_ref()
         .is_some_and(|g| g.len() > app.limits.max_message_bytes)
     {
         return Err(ApiError::too_large("The greeting is too large"));
     }
-    if app.sessions.len() >= app.limits.max_sessions {
-        return Err(storage_full("sessions"));
-    }
+    // Counted atomically, per client too, before anything is written.
+    let slot = app.sessions.admit(client.ip(), &app.limits)?;
     let now = now_ms();
     let expires_ms = now.saturating_add(ttl.saturating_mul(1000));
     let id = super::ids::new_session_id();
@@ -151,7 +157,7 @@ pub async fn create(State(app): State<AppState>, body: Result<Bytes, BytesReject
         out["sessionKey"] = json!(k.expose());
     }
     tracing::debug!(ttl, max_agents, "session created");
-    app.sessions.insert(session);
+    app.sessions.insert(session, slot);
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 

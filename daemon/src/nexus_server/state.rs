@@ -18,6 +18,7 @@
 use super::error::ApiError;
 use crate::store::nexus_server::{LoadedSession, NexusStore, SessionId, SessionRecord};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +44,8 @@ pub struct Limits {
     pub max_messages_per_session: u64,
     /// Most live sessions.
     pub max_sessions: usize,
+    /// Most live sessions created by one client address.
+    pub max_sessions_per_client: usize,
     /// Longest long-poll wait, seconds.
     pub max_wait: u64,
     /// Most messages in one poll answer.
@@ -162,6 +165,48 @@ impl Session {
 #[derive(Default)]
 pub struct Registry {
     map: Mutex<HashMap<SessionId, Arc<Session>>>,
+    admission: Mutex<Admission>,
+}
+
+/// Sessions counted against `--max-sessions` and `--max-sessions-per-client`: a session is
+/// counted from the moment its creation is admitted (before it is written), so concurrent
+/// creates can never overshoot the caps. Creators are remembered in memory only: sessions
+/// loaded at start count against the total but against no client.
+#[derive(Default)]
+struct Admission {
+    held: usize,
+    per_client: HashMap<IpAddr, usize>,
+    owners: HashMap<SessionId, IpAddr>,
+}
+
+impl Admission {
+    fn release(&mut self, client: Option<IpAddr>) {
+        self.held = self.held.saturating_sub(1);
+        if let Some(ip) = client {
+            if let Some(n) = self.per_client.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_client.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// A session creation admitted by [`Registry::admit`]; given back if dropped before
+/// [`Registry::insert`].
+pub struct Slot<'a> {
+    registry: &'a Registry,
+    client: IpAddr,
+    armed: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.registry.admission().release(Some(self.client));
+        }
+    }
 }
 
 impl Registry {
@@ -169,10 +214,46 @@ impl Registry {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn admission(&self) -> MutexGuard<'_, Admission> {
+        self.admission.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one more session for `client`, or refuses: 507 when the server holds
+    /// `max_sessions`, 429 when this client holds `max_sessions_per_client`.
+    pub fn admit(&self, client: IpAddr, limits: &Limits) -> Result<Slot<'_>, ApiError> {
+        let client = client.to_canonical();
+        let mut a = self.admission();
+        if a.held >= limits.max_sessions {
+            return Err(super::sessions::storage_full("sessions"));
+        }
+        let mine = a.per_client.entry(client).or_default();
+        if *mine >= limits.max_sessions_per_client {
+            if *mine == 0 {
+                a.per_client.remove(&client);
+            }
+            return Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_exceeded",
+                format!(
+                    "This client holds its maximum of {} live sessions",
+                    limits.max_sessions_per_client
+                ),
+            ));
+        }
+        *mine += 1;
+        a.held += 1;
+        Ok(Slot {
+            registry: self,
+            client,
+            armed: true,
+        })
+    }
+
     /// Fills the registry from the store at start; returns the expired ones for deletion.
     pub fn load(&self, loaded: Vec<LoadedSession>, now: u64) -> Vec<SessionId> {
         let mut expired = Vec::new();
         let mut map = self.map();
+        let mut admission = self.admission();
         for s in loaded {
             if now >= s.expires_ms {
                 expired.push(s.id);
@@ -188,12 +269,15 @@ impl Registry {
                 gone: false,
             };
             map.insert(s.id, Session::new(s.id, st));
+            admission.held += 1;
         }
         expired
     }
 
-    /// Adds a new session.
-    pub fn insert(&self, session: Arc<Session>) {
+    /// Adds a new session, created under `slot`.
+    pub fn insert(&self, session: Arc<Session>, mut slot: Slot<'_>) {
+        slot.armed = false;
+        self.admission().owners.insert(session.id, slot.client);
         self.map().insert(session.id, session);
     }
 
@@ -239,6 +323,12 @@ impl Registry {
             .collect();
         let out: Vec<Arc<Session>> = expired.iter().filter_map(|id| map.remove(id)).collect();
         drop(map);
+        let mut admission = self.admission();
+        for s in &out {
+            let owner = admission.owners.remove(&s.id);
+            admission.release(owner);
+        }
+        drop(admission);
         for s in &out {
             s.notify.notify_waiters();
         }

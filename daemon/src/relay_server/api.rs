@@ -72,7 +72,15 @@ pub(crate) async fn register(
             "id must be 1-64 characters of A-Z a-z 0-9 _ . -",
         ));
     }
-    let name = match req.name.filter(|n| !n.is_empty()) {
+    let id = relay.resolve_id(&id);
+    if relay.account(&id)?.is_none() && relay.case_twin_exists(&id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this id is already registered (ids are case-insensitive)",
+        ));
+    }
+    let name = req.name.map(|n| crate::text::display_name(&n));
+    let name = match name.filter(|n| !n.is_empty()) {
         Some(n) if valid_name(&n) => n,
         Some(_) => {
             return Err(ApiError::bad_request(
@@ -130,6 +138,7 @@ pub(crate) async fn send(
     if !valid_id(&from) || !valid_id(&to) {
         return Err(ApiError::bad_request("from and to must be valid ids"));
     }
+    let (from, to) = (relay.resolve_id(&from), relay.resolve_id(&to));
     if req.key.as_deref().is_some_and(|k| !valid_key(k)) {
         return Err(ApiError::bad_request(
             "key must be 1-128 visible ASCII characters",
@@ -159,13 +168,15 @@ pub(crate) async fn send(
     let msg = QueuedMessage {
         seq: 0,
         from,
-        from_name: sender.name(),
+        from_name: crate::text::display_name(&sender.name()),
         message,
         ts,
     };
     let (seq, ts, duplicate) = match relay.enqueue(&recipient, &msg, req.key.as_deref())? {
         Enqueued::New(seq) => (seq, ts, false),
         Enqueued::Duplicate { seq, ts } => (seq, ts, true),
+        // Relay::enqueue turns refusals into errors already.
+        Enqueued::Refused(r) => return Err(ApiError::too_many(r.to_string(), 5)),
     };
     // A duplicate is answered only once its first copy is durable too.
     relay.store.durable().await?;
@@ -197,6 +208,7 @@ pub(crate) async fn query_auth(
     let id = query
         .get("id")
         .filter(|id| valid_id(id))
+        .map(|id| relay.resolve_id(&id))
         .ok_or_else(|| ApiError::bad_request("missing or invalid id"))?;
     let secrets = secret_candidates(
         headers,
@@ -262,6 +274,7 @@ pub(crate) async fn ack(
     let id = req
         .id
         .filter(|id| valid_id(id))
+        .map(|id| relay.resolve_id(&id))
         .ok_or_else(|| ApiError::bad_request("missing or invalid id"))?;
     let account = relay
         .authenticate(
@@ -286,7 +299,7 @@ pub(crate) async fn users(
         .iter()
         .map(|a| {
             let online = a.is_online() || elsewhere.contains(&a.id);
-            json!({ "id": a.id, "name": a.name(), "online": online })
+            json!({ "id": a.id, "name": crate::text::display_name(&a.name()), "online": online })
         })
         .collect();
     Ok(Json(json!({ "count": users.len(), "users": users })))
@@ -296,17 +309,13 @@ pub(crate) async fn health(State(relay): State<Arc<Relay>>) -> Json<serde_json::
     Json(json!({ "ok": true, "status": "ok", "users": relay.account_count() }))
 }
 
-/// Per-IP limit on every request.
+/// Finds the client's address (see [`super::limits`]) and applies its per-request limit.
 pub(crate) async fn limit_ip(
     State(relay): State<Arc<Relay>>,
-    req: axum::extract::Request,
+    mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    if let Some(ip) = peer {
+    if let Some(ip) = super::limits::client_ip(&relay.limits, &mut req) {
         if let Err(e) = relay.limits.request(ip) {
             return e.into_response();
         }

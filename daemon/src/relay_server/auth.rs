@@ -6,7 +6,16 @@
 //! been verified, `sha256(process salt ‖ id ‖ 0 ‖ secret)` is remembered in memory for that
 //! account, and later requests compare digests in constant time. The salt is random per
 //! process; the cache is never written anywhere. Cache misses (and registrations) run argon2 on
-//! the blocking pool, at most two at a time, and count against the per-IP `--auth-rate`.
+//! the relay's own small thread pool ([`super::hasher`], which sheds load with 503) and count
+//! against the per-client `--auth-rate`, loopback included.
+//!
+//! **One argon2 run per request at most.** A request may carry several readings of its secret
+//! (bearer header, and the lenient readings of an unencoded query value, see
+//! [`super::query`]); all of them are compared with the cached digest, which is cheap, but only
+//! the first one is ever run through argon2. A client whose unencoded query secret reads
+//! differently when percent-decoded (it contains `%XX`) is therefore recognised only once its
+//! secret is cached (after its registration or a body-authenticated `/send`, until a restart),
+//! or when it sends the secret as `Authorization: Bearer` (clawlinkd does).
 //!
 //! Two registrations of one new id race safely: the store creates the record with a
 //! compare-and-swap, and the loser is checked against the winner's hash (same secret: 201,
@@ -36,30 +45,25 @@ impl Relay {
         h.finalize().into()
     }
 
-    /// Runs argon2 verification of `candidates` against `hash`; the matching one, if any.
+    /// Runs argon2 verification of `candidate` against `hash` (one run).
     async fn verify_slow(
         &self,
         hash: &str,
-        candidates: &[String],
+        candidate: &str,
         peer: IpAddr,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<bool, ApiError> {
         self.limits.expensive(peer)?;
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
         let hash = hash.to_string();
-        let candidates = candidates.to_vec();
-        let found = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash).ok()?;
-            candidates
-                .into_iter()
-                .find(|c| argon2().verify_password(c.as_bytes(), &parsed).is_ok())
-        })
-        .await
-        .map_err(ApiError::internal)?;
-        Ok(found)
+        let candidate = candidate.to_string();
+        self.hasher
+            .run(move || {
+                PasswordHash::new(&hash).is_ok_and(|parsed| {
+                    argon2()
+                        .verify_password(candidate.as_bytes(), &parsed)
+                        .is_ok()
+                })
+            })
+            .await
     }
 
     /// The account `id` if one of `candidates` is its secret; 401 otherwise.
@@ -70,9 +74,9 @@ impl Relay {
         peer: IpAddr,
     ) -> Result<Arc<Account>, ApiError> {
         let account = self.account(id)?.ok_or_else(ApiError::unauthorized)?;
-        if candidates.is_empty() {
+        let Some(first) = candidates.first() else {
             return Err(ApiError::unauthorized());
-        }
+        };
         let known = *lock(&account.verified);
         if let Some(known) = known {
             for c in candidates {
@@ -81,12 +85,11 @@ impl Relay {
                 }
             }
         }
-        match self.verify_slow(&account.hash, candidates, peer).await? {
-            Some(secret) => {
-                *lock(&account.verified) = Some(self.digest(id, &secret));
-                Ok(account)
-            }
-            None => Err(ApiError::unauthorized()),
+        if self.verify_slow(&account.hash, first, peer).await? {
+            *lock(&account.verified) = Some(self.digest(id, first));
+            Ok(account)
+        } else {
+            Err(ApiError::unauthorized())
         }
     }
 
@@ -118,22 +121,19 @@ impl Relay {
                     }
                 })?,
             None => {
+                self.limits.register(peer)?;
                 self.limits.expensive(peer)?;
-                let permit =
-                    self.hashing.acquire().await.map_err(|_| {
-                        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
-                    })?;
                 let owned = secret.to_string();
-                let hash = tokio::task::spawn_blocking(move || {
-                    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-                    argon2()
-                        .hash_password(owned.as_bytes(), &salt)
-                        .map(|h| h.to_string())
-                })
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)?;
-                drop(permit);
+                let hash = self
+                    .hasher
+                    .run(move || {
+                        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+                        argon2()
+                            .hash_password(owned.as_bytes(), &salt)
+                            .map(|h| h.to_string())
+                    })
+                    .await?
+                    .map_err(ApiError::internal)?;
                 let rec = AccountRecord {
                     name: name.to_string(),
                     secret_hash: hash,
@@ -143,10 +143,9 @@ impl Relay {
                     None => rec,
                     Some(existing) => {
                         // Lost a race with another registration of the same id.
-                        if self
-                            .verify_slow(&existing.secret_hash, &candidates, peer)
+                        if !self
+                            .verify_slow(&existing.secret_hash, secret, peer)
                             .await?
-                            .is_none()
                         {
                             return Err(taken());
                         }
@@ -156,7 +155,7 @@ impl Relay {
                 let account = Arc::clone(
                     lock(&self.accounts)
                         .entry(id.to_string())
-                        .or_insert_with(|| Arc::new(Account::new(id.to_string(), rec, 0))),
+                        .or_insert_with(|| Arc::new(Account::new(id.to_string(), rec))),
                 );
                 *lock(&account.verified) = Some(self.digest(id, secret));
                 account

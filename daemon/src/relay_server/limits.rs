@@ -1,19 +1,25 @@
-//! Rate limits (GCRA, via `governor`), each with a burst of twice its rate:
+//! Rate limits (GCRA, via `governor`), keyed by the **client** address: the TCP peer, or,
+//! when the peer is a trusted reverse proxy (`--trust-forwarded-for` for a proxy on this
+//! machine, `--trusted-proxy IP` for others), the address that proxy appended to
+//! `X-Forwarded-For`. [`client_ip`] rewrites the request's `ConnectInfo` to that address
+//! before any handler runs, so everything downstream sees the real client.
 //!
-//! - **per client IP**, on every request: `--ip-rate` per second;
-//! - **per client IP, expensive work**: registrations and secret checks that miss the
-//!   verification cache (each costs an argon2 run): `--auth-rate` per second;
+//! - **per client, every request**: `--ip-rate` per second (burst twice that). A loopback
+//!   client (a local tool, not a proxied one) is exempt, so local load tests measure the relay;
+//! - **per client, expensive work**: registrations and secret checks that miss the
+//!   verification cache (each costs an argon2 run): `--auth-rate` per second (burst twice
+//!   that). **Never** exempt: behind a local proxy without `--trust-forwarded-for` every client
+//!   shares the proxy's budget, which is slow for all but never a free brute-force;
+//! - **per client, new registrations**: `--registrations-per-hour` (burst the same);
 //! - **per sender id**, on `/send`: `--id-rate` per second.
 //!
-//! Loopback peers are exempt from the per-IP limits: behind a local reverse proxy every client
-//! would otherwise share the proxy's one address, and local load tests would measure the
-//! limiter. The per-id limit applies to everyone. A rate of 0 disables that limit. Limited
-//! requests get 429 with `Retry-After`. Idle keys are pruned every minute so the tables stay
-//! small under address churn.
+//! A rate of 0 disables that limit. Limited requests get 429 with `Retry-After`. Idle keys are
+//! pruned every minute, so the tables stay small under address churn.
 
 use super::error::ApiError;
+use crate::http::TrustedProxies;
 use governor::{DefaultKeyedRateLimiter, Quota};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +29,10 @@ use tokio_util::sync::CancellationToken;
 pub(crate) struct Limits {
     ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     auth: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    register: Option<DefaultKeyedRateLimiter<IpAddr>>,
     id: Option<DefaultKeyedRateLimiter<String>>,
+    /// Whose `X-Forwarded-For` is believed.
+    pub proxies: TrustedProxies,
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -34,40 +43,77 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<DefaultKe
     ))
 }
 
-fn exempt(ip: &IpAddr) -> bool {
-    ip.to_canonical().is_loopback()
+/// IPv6 clients are keyed by their /64 (one host usually owns a whole /64).
+fn key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Per-second, per-hour and per-id rates (0 = off).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rates {
+    /// Requests per second per client.
+    pub ip: u32,
+    /// argon2 runs per second per client.
+    pub auth: u32,
+    /// New registrations per hour per client.
+    pub register_per_hour: u32,
+    /// Sends per second per sender id.
+    pub id: u32,
 }
 
 impl Limits {
-    /// Limiters with these per-second rates (0 = off).
-    pub(crate) fn new(ip_rate: u32, auth_rate: u32, id_rate: u32) -> Limits {
+    /// Limiters with these rates.
+    pub(crate) fn new(rates: Rates, proxies: TrustedProxies) -> Limits {
+        let register = NonZeroU32::new(rates.register_per_hour)
+            .map(|n| governor::RateLimiter::keyed(Quota::per_hour(n).allow_burst(n)));
         Limits {
-            ip: limiter(ip_rate),
-            auth: limiter(auth_rate),
-            id: limiter(id_rate),
+            ip: limiter(rates.ip),
+            auth: limiter(rates.auth),
+            register,
+            id: limiter(rates.id),
+            proxies,
         }
     }
 
-    /// Any request from `ip`.
+    /// Any request from client `ip`.
     pub(crate) fn request(&self, ip: IpAddr) -> Result<(), ApiError> {
         match &self.ip {
-            Some(l) if !exempt(&ip) => l
-                .check_key(&ip.to_canonical())
+            Some(l) if !ip.to_canonical().is_loopback() => l
+                .check_key(&key(ip))
                 .map_err(|_| ApiError::too_many("too many requests from this address", 1)),
             _ => Ok(()),
         }
     }
 
-    /// An argon2 run (registration, uncached secret check) for `ip`.
+    /// An argon2 run (registration, uncached secret check) for client `ip`.
     pub(crate) fn expensive(&self, ip: IpAddr) -> Result<(), ApiError> {
         match &self.auth {
-            Some(l) if !exempt(&ip) => l.check_key(&ip.to_canonical()).map_err(|_| {
+            Some(l) => l.check_key(&key(ip)).map_err(|_| {
                 ApiError::too_many(
                     "too many registrations or secret checks from this address",
                     1,
                 )
             }),
-            _ => Ok(()),
+            None => Ok(()),
+        }
+    }
+
+    /// A new registration from client `ip`.
+    pub(crate) fn register(&self, ip: IpAddr) -> Result<(), ApiError> {
+        match &self.register {
+            Some(l) => l.check_key(&key(ip)).map_err(|_| {
+                ApiError::too_many(
+                    "too many new registrations from this address this hour",
+                    600,
+                )
+            }),
+            None => Ok(()),
         }
     }
 
@@ -82,11 +128,7 @@ impl Limits {
     }
 
     fn prune(&self) {
-        if let Some(l) = &self.ip {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
-        if let Some(l) = &self.auth {
+        for l in [&self.ip, &self.auth, &self.register].into_iter().flatten() {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -95,6 +137,16 @@ impl Limits {
             l.shrink_to_fit();
         }
     }
+}
+
+/// Replaces the request's `ConnectInfo` with the client's address (see the module doc).
+pub(crate) fn client_ip(limits: &Limits, req: &mut axum::extract::Request) -> Option<IpAddr> {
+    use axum::extract::ConnectInfo;
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0;
+    let ip = crate::http::client_ip(peer.ip(), req.headers(), &limits.proxies);
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::new(ip, peer.port())));
+    Some(ip)
 }
 
 /// Prunes idle keys every minute until `shutdown`.
@@ -113,14 +165,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_is_exempt_from_ip_limits_but_ids_are_limited() {
-        let l = Limits::new(1, 1, 1);
+    fn loopback_is_limited_on_secrets_but_not_on_plain_requests() {
+        let rates = Rates {
+            ip: 1,
+            auth: 1,
+            register_per_hour: 1,
+            id: 1,
+        };
+        let l = Limits::new(rates, TrustedProxies::default());
         let lo: IpAddr = [127, 0, 0, 1].into();
         let remote: IpAddr = [192, 0, 2, 1].into();
         assert!((0..10).all(|_| l.request(lo).is_ok()));
         assert!((0..10).any(|_| l.request(remote).is_err()));
+        assert!((0..10).any(|_| l.expensive(lo).is_err()));
+        assert!(l.register(lo).is_ok() && l.register(lo).is_err());
         assert!((0..10).any(|_| l.send("a").is_err()));
-        let off = Limits::new(0, 0, 0);
-        assert!((0..100).all(|_| off.request(remote).is_ok() && off.send("a").is_ok()));
+        let off = Rates {
+            ip: 0,
+            auth: 0,
+            register_per_hour: 0,
+            id: 0,
+        };
+        let off = Limits::new(off, TrustedProxies::default());
+        assert!((0..100).all(|_| off.request(remote).is_ok()
+            && off.expensive(lo).is_ok()
+            && off.send("a").is_ok()));
     }
 }

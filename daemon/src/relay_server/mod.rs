@@ -22,7 +22,11 @@
 //!
 //! - `timestamp` is RFC 3339 UTC with milliseconds (`2026-01-02T03:04:05.678Z`).
 //! - `online` is true while the id holds an open `/ws`.
-//! - Ids: 1-64 of `[A-Za-z0-9_.-]`. Names: 1-128 printable characters (default: the id).
+//! - Ids: 1-64 of `[A-Za-z0-9_.-]`, case-insensitive: `ALICE` and `alice` are one id,
+//!   registered and answered lowercase. (An account registered with upper-case letters before
+//!   this rule keeps its spelling and is reached by it; no case variant of it can be
+//!   registered.) Names: 1-128 characters (default: the id), stored and shown without control
+//!   or bidirectional formatting characters ([`crate::text::display_name`]).
 //!   Secrets: 1-1024 bytes, stored only as argon2id hashes.
 //! - Registering an existing id with its secret again succeeds (201, and renames it); with
 //!   another secret it is **409** and changes nothing.
@@ -35,8 +39,19 @@
 //!   connection dies is lost to the recipient. The extension below closes that gap.
 //! - Statuses: 400 malformed JSON or invalid field; 401 unknown id or wrong secret (send, poll,
 //!   ack, ws); 404 unknown recipient; 409 id taken; 413 message longer than
-//!   `--max-message-bytes`; 429 rate limited, recipient queue full (`--queue-cap`), or too many
-//!   sockets for one id (`Retry-After` set); 500 store failure (nothing was acknowledged).
+//!   `--max-message-bytes`; 429 rate limited, recipient queue full (`--queue-cap`,
+//!   `--max-recipient-bytes`), the sender's share of it used (`--sender-share`), too many new
+//!   registrations from one client (`--registrations-per-hour`), or too many sockets for one
+//!   id (`Retry-After` set); 500 store failure (nothing was acknowledged); 503 too many secret
+//!   checks waiting (`Retry-After`), or too many connections; 507 the relay holds
+//!   `--max-total-bytes`.
+//!
+//! ## Abuse bounds
+//!
+//! Connections: at most `--max-connections`, `--max-connections-per-ip` from one client (a
+//! trusted proxy is exempt), 10 s to send a request head, 10 s idle ([`crate::http::serve`]).
+//! Secrets: at most one argon2 run per request, on two threads with a short queue
+//! ([`hasher`]). Rates: see [`limits`]. Storage: see [`crate::store::relay_server::quota`].
 //!
 //! ## Extension: acknowledged delivery (ignored by the seed client)
 //!
@@ -76,6 +91,7 @@ mod auth;
 pub mod backend;
 pub mod body;
 mod error;
+mod hasher;
 mod limits;
 pub mod query;
 mod state;
@@ -104,8 +120,9 @@ pushed message with {\"type\":\"ack\",\"id\":\"ID\"}; messages stay queued until
 unacked ones are pushed again on reconnect. Seed clients (no ack=1) are unaffected.
 The full wire format is in the rustdoc of clawlinkd::relay_server.
 
-Put a TLS-terminating reverse proxy in front when exposing it beyond localhost.
-Load tests from a single sender id need --id-rate 0.";
+Put a TLS-terminating reverse proxy in front when exposing it beyond localhost, and pass
+--trust-forwarded-for (proxy on this machine) or --trusted-proxy IP so that rate limits
+apply per real client. Load tests from a single sender id need --id-rate 0.";
 
 /// Command-line options of `clawlinkd relay-server`.
 #[derive(Debug, clap::Args)]
@@ -134,18 +151,61 @@ pub struct Args {
     /// Most undelivered messages kept per recipient; beyond, /send gets 429.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue_cap: u32,
+    /// Most bytes of undelivered messages kept per recipient (0 = no cap); beyond, 429.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_recipient_bytes: u64,
+    /// Most bytes of undelivered messages on the whole relay (0 = no cap); beyond, 507.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub max_total_bytes: u64,
+    /// Percentage of a recipient's queue caps one sender may fill, so that a flood from one
+    /// sender leaves room for the others.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub sender_share: u8,
     /// Sends per second allowed per sender id (burst twice that); 0 = unlimited.
     #[arg(long, default_value_t = 1000)]
     pub id_rate: u32,
-    /// Requests per second per client IP address (burst twice that); loopback is exempt; 0 = unlimited.
+    /// Requests per second per client address (burst twice that); loopback clients are
+    /// exempt; 0 = unlimited.
     #[arg(long, default_value_t = 200)]
     pub ip_rate: u32,
-    /// Registrations and uncached secret checks (argon2) per second per client IP; loopback is exempt; 0 = unlimited.
+    /// Registrations and uncached secret checks (argon2) per second per client address,
+    /// loopback included; 0 = unlimited.
     #[arg(long, default_value_t = 5)]
     pub auth_rate: u32,
+    /// New registrations per hour per client address; 0 = unlimited.
+    #[arg(long, default_value_t = 30)]
+    pub registrations_per_hour: u32,
+    /// Believe X-Forwarded-For from a reverse proxy on this machine (loopback peers): limits
+    /// then apply per real client. Only with such a proxy in front.
+    #[arg(long)]
+    pub trust_forwarded_for: bool,
+    /// Believe X-Forwarded-For from this proxy address too (repeatable).
+    #[arg(long, value_name = "IP")]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
     /// Simultaneous WebSocket connections allowed per id.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_ws_per_id: u32,
+    /// Open HTTP connections at once (kept below the file descriptor limit).
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Open HTTP connections from one client address (trusted proxies are exempt).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
+}
+
+impl Args {
+    fn proxies(&self) -> crate::http::TrustedProxies {
+        crate::http::TrustedProxies::new(self.trust_forwarded_for, &self.trusted_proxy)
+    }
+
+    fn serve_limits(&self) -> crate::http::ServeLimits {
+        crate::http::ServeLimits {
+            max_connections: self.max_connections as usize,
+            max_per_ip: Some(self.max_connections_per_ip as usize),
+            proxies: self.proxies(),
+            ..Default::default()
+        }
+    }
 }
 
 /// `clawlinkd relay-server` subcommands.
@@ -165,10 +225,16 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         .data_dir
         .clone()
         .unwrap_or_else(|| clawlink::paths::data_dir(None).join("relay-server"));
+    let caps = crate::store::relay_server::quota::QueueCaps {
+        recipient_count: args.queue_cap as usize,
+        recipient_bytes: args.max_recipient_bytes,
+        total_bytes: args.max_total_bytes,
+        sender_share: args.sender_share,
+    };
     let (store, db): (Arc<dyn storage::RelayBackend>, _) = if args.nats.nats.is_empty() {
         let db = crate::store::Db::open(&dir)
             .with_context(|| format!("relay-server: opening the store in {}", dir.display()))?;
-        let store = crate::store::relay_server::RelayStore::open(&db)?;
+        let store = crate::store::relay_server::RelayStore::open(&db, caps)?;
         (Arc::new(store), Some(db))
     } else {
         let store = args
@@ -180,14 +246,15 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     };
     let cfg = state::Config {
         max_message_bytes: args.max_message_bytes as usize,
-        queue_cap: args.queue_cap as usize,
         max_ws_per_id: args.max_ws_per_id as usize,
     };
-    let limits = Arc::new(limits::Limits::new(
-        args.ip_rate,
-        args.auth_rate,
-        args.id_rate,
-    ));
+    let rates = limits::Rates {
+        ip: args.ip_rate,
+        auth: args.auth_rate,
+        register_per_hour: args.registrations_per_hour,
+        id: args.id_rate,
+    };
+    let limits = Arc::new(limits::Limits::new(rates, args.proxies()));
     let relay = Arc::new(state::Relay::load(
         store,
         cfg,
@@ -217,7 +284,13 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     if let Some(db) = &db {
         db.stop_on_failure(shutdown.clone());
     }
-    let served = crate::http::serve(listener, router(Arc::clone(&relay)), shutdown.clone()).await;
+    let served = crate::http::serve_limited(
+        listener,
+        router(Arc::clone(&relay)),
+        shutdown.clone(),
+        args.serve_limits(),
+    )
+    .await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
     relay.sessions.close();

@@ -1,7 +1,8 @@
 //! The relay's shared state: accounts in memory (mirroring the store) and their queues.
 //! Secret checks and registration are in [`super::auth`].
 //!
-//! Each account holds its queue length (for `--queue-cap`), its number of open WebSockets
+//! Queue lengths and bytes are counted by the store ([`crate::store::relay_server::quota`]),
+//! which also enforces the storage caps. Each account holds its number of open WebSockets
 //! (`online`), a lock that orders enqueues (so sequence order is queue order), an async lock
 //! that lets one drainer at a time hand out messages under the seed's delete-on-delivery
 //! contract, and a `watch` channel holding the highest sequence number known to be on disk.
@@ -15,11 +16,12 @@
 use super::error::ApiError;
 use super::limits::Limits;
 use super::storage::RelayBackend;
+use crate::store::relay_server::quota::Refusal;
 use crate::store::relay_server::{AccountRecord, Enqueued, QueuedMessage};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -28,8 +30,6 @@ use tokio_util::task::TaskTracker;
 pub(crate) struct Config {
     /// Largest message text in bytes.
     pub max_message_bytes: usize,
-    /// Most queued messages per recipient.
-    pub queue_cap: usize,
     /// Most WebSockets per id.
     pub max_ws_per_id: usize,
 }
@@ -42,8 +42,6 @@ pub(crate) struct Account {
     pub(super) created_ms: u64,
     pub(super) hash: String,
     pub(super) verified: Mutex<Option<[u8; 32]>>,
-    /// Messages in its queue.
-    pub queued: AtomicUsize,
     /// Open WebSockets.
     pub online: AtomicUsize,
     enqueue_lock: Mutex<()>,
@@ -60,14 +58,13 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Account {
-    pub(super) fn new(id: String, rec: AccountRecord, queued: usize) -> Account {
+    pub(super) fn new(id: String, rec: AccountRecord) -> Account {
         Account {
             id,
             name: Mutex::new(rec.name),
             created_ms: rec.created_ms,
             hash: rec.secret_hash,
             verified: Mutex::new(None),
-            queued: AtomicUsize::new(queued),
             online: AtomicUsize::new(0),
             enqueue_lock: Mutex::new(()),
             drain: tokio::sync::Mutex::new(()),
@@ -100,7 +97,7 @@ pub(crate) struct Relay {
     pub shutdown: CancellationToken,
     pub(super) accounts: Mutex<HashMap<String, Arc<Account>>>,
     pub(super) salt: [u8; 32],
-    pub(super) hashing: Semaphore,
+    pub(super) hasher: super::hasher::Hasher,
     /// Above every sequence number stored before this start: those were read from disk.
     floor: u64,
 }
@@ -117,10 +114,8 @@ impl Relay {
         // A shared store is read on demand: other nodes register ids too, and there may be
         // millions of them.
         if !store.shared() {
-            let counts = store.queued_counts()?;
             for (id, rec) in store.accounts()? {
-                let queued = counts.get(&id).copied().unwrap_or(0);
-                accounts.insert(id.clone(), Arc::new(Account::new(id, rec, queued)));
+                accounts.insert(id.clone(), Arc::new(Account::new(id, rec)));
             }
         }
         let salt: [u8; 32] = rand::random();
@@ -133,7 +128,8 @@ impl Relay {
             shutdown,
             accounts: Mutex::new(accounts),
             salt,
-            hashing: Semaphore::new(2),
+            hasher: super::hasher::Hasher::start()
+                .map_err(|e| super::storage::Error::Backend(format!("starting the secret checker: {e}")))?,
             floor,
         })
     }
@@ -153,13 +149,33 @@ impl Relay {
         Ok(Some(Arc::clone(
             lock(&self.accounts)
                 .entry(id.to_string())
-                .or_insert_with(|| Arc::new(Account::new(id.to_string(), rec, 0))),
+                .or_insert_with(|| Arc::new(Account::new(id.to_string(), rec))),
         )))
     }
 
     /// Whether `account` holds an open `/ws`, on this node or (shared store) another.
     pub fn is_online(&self, account: &Account) -> bool {
         account.is_online() || self.store.online_somewhere(&account.id)
+    }
+
+    /// The account id `raw` names. Ids are case-insensitive and registered lowercase; an
+    /// account registered with upper-case letters before that rule keeps its exact spelling
+    /// (and is reached by it) as long as no lowercase twin exists.
+    pub fn resolve_id(&self, raw: &str) -> String {
+        let lower = raw.to_ascii_lowercase();
+        let map = lock(&self.accounts);
+        if map.contains_key(&lower) || !map.contains_key(raw) {
+            lower
+        } else {
+            raw.to_string()
+        }
+    }
+
+    /// Whether an id differing from `id` only in case is registered (a lookalike).
+    pub fn case_twin_exists(&self, id: &str) -> bool {
+        lock(&self.accounts)
+            .keys()
+            .any(|k| k != id && k.eq_ignore_ascii_case(id))
     }
 
     /// Largest request body: the message JSON-escaped (up to 6 bytes per byte) plus the
@@ -183,7 +199,7 @@ impl Relay {
             let mut map = lock(&self.accounts);
             for (id, rec) in listed {
                 map.entry(id.clone())
-                    .or_insert_with(|| Arc::new(Account::new(id, rec, 0)));
+                    .or_insert_with(|| Arc::new(Account::new(id, rec)));
             }
         }
         let mut all: Vec<_> = lock(&self.accounts).values().cloned().collect();
@@ -208,15 +224,14 @@ impl Relay {
                 return Ok(Enqueued::Duplicate { seq, ts });
             }
         }
-        // A shared store enforces the cap itself (its error maps to this same answer).
-        if !self.store.shared() && to.queued.load(Ordering::Acquire) >= self.cfg.queue_cap {
-            return Err(ApiError::queue_full());
+        match self.store.enqueue(&to.id, msg, key)? {
+            Enqueued::Refused(r @ Refusal::RelayFull) => Err(ApiError::new(
+                axum::http::StatusCode::INSUFFICIENT_STORAGE,
+                r.to_string(),
+            )),
+            Enqueued::Refused(r) => Err(ApiError::too_many(r.to_string(), 5)),
+            done => Ok(done),
         }
-        let done = self.store.enqueue(&to.id, msg, key)?;
-        if let (Enqueued::New(_), false) = (done, self.store.shared()) {
-            to.queued.fetch_add(1, Ordering::AcqRel);
-        }
-        Ok(done)
     }
 
     /// Marks `to`'s messages up to `seq` durable, letting pushes and polls hand them out.
@@ -237,10 +252,6 @@ impl Relay {
 
     /// Deletes message `seq` of `account` (delivered or acknowledged); true if it was queued.
     pub fn remove(&self, account: &Account, seq: u64) -> Result<bool, ApiError> {
-        let removed = self.store.remove(&account.id, seq)?;
-        if removed && !self.store.shared() {
-            account.queued.fetch_sub(1, Ordering::AcqRel);
-        }
-        Ok(removed)
+        Ok(self.store.remove(&account.id, seq)?)
     }
 }

@@ -19,14 +19,20 @@
 //! message id is never reused, so clients may deduplicate by it. The caller serialises the
 //! enqueues of one recipient (see [`RelayStore::enqueue`]) so key order is arrival order.
 //!
+//! Storage caps (total, per recipient, per sender's share) are checked here, in
+//! [`RelayStore::enqueue`], by [`quota::Quota`], which another backend can reuse as it is.
+//!
 //! Secrets are never stored: only their argon2 PHC hash. A queued message is deleted when it is
 //! delivered (or acknowledged); deletions need no fsync of their own, since losing one to a
 //! crash only means one more delivery.
 
+pub mod quota;
+
 use super::{decode, encode, Db, Result};
+use quota::{QueueCaps, Quota, Refusal};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-use std::collections::HashMap;
+use std::sync::Arc;
 
 const USERS: &str = "relay_users";
 const QUEUE: &str = "relay_queue";
@@ -48,6 +54,8 @@ pub enum Enqueued {
         /// The first send's arrival, ms since the epoch.
         ts: u64,
     },
+    /// A storage cap refused it: nothing queued.
+    Refused(Refusal),
 }
 
 /// One registered relay account as stored.
@@ -94,6 +102,7 @@ pub struct RelayStore {
     users: sled::Tree,
     queue: sled::Tree,
     sent: sled::Tree,
+    quota: Arc<Quota>,
 }
 
 fn sent_key(from: &str, key: &str) -> Vec<u8> {
@@ -140,14 +149,33 @@ fn split_key(key: &[u8]) -> Option<(&str, u64)> {
 }
 
 impl RelayStore {
-    /// Opens the relay's trees in `db`.
-    pub fn open(db: &Db) -> Result<RelayStore> {
-        Ok(RelayStore {
+    /// Opens the relay's trees in `db`, with storage `caps`; counts what is queued (one pass
+    /// over the queue, keeping only per-recipient and per-sender totals in memory).
+    pub fn open(db: &Db, caps: QueueCaps) -> Result<RelayStore> {
+        let store = RelayStore {
             db: db.clone(),
             users: db.tree(USERS)?,
             queue: db.tree(QUEUE)?,
             sent: db.tree(SENT)?,
-        })
+            quota: Arc::new(Quota::new(caps)),
+        };
+        for item in store.queue.iter() {
+            let (k, v) = item?;
+            let (to, _) = split_key(&k).ok_or(super::StoreError::Corrupt {
+                tree: QUEUE,
+                detail: "malformed key".into(),
+            })?;
+            let m: QueuedMessage = decode(QUEUE, &v)?;
+            store
+                .quota
+                .restore(to, &m.from, quota::cost(&m.from, &m.from_name, &m.message));
+        }
+        Ok(store)
+    }
+
+    /// The storage accounting.
+    pub fn quota(&self) -> &Quota {
+        &self.quota
     }
 
     /// Every registered account.
@@ -197,29 +225,28 @@ impl RelayStore {
         Ok(())
     }
 
-    /// Number of queued messages per recipient (scanned once at start).
-    pub fn queued_counts(&self) -> Result<HashMap<String, usize>> {
-        let mut out: HashMap<String, usize> = HashMap::new();
-        for key in self.queue.iter().keys() {
-            let key = key?;
-            match split_key(&key) {
-                Some((id, _)) => *out.entry(id.to_string()).or_default() += 1,
-                None => {
-                    return Err(super::StoreError::Corrupt {
-                        tree: QUEUE,
-                        detail: "malformed key".into(),
-                    })
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Appends a message to `to`'s queue and returns its sequence number; with a sender's
     /// idempotency `key` seen before, queues nothing and returns the first send's. The write
     /// is in memory until [`RelayStore::durable`]. Callers must not run two enqueues for the
     /// same recipient at once, so that sequence order is queue order.
     pub fn enqueue(&self, to: &str, msg: &QueuedMessage, key: Option<&str>) -> Result<Enqueued> {
+        let bytes = quota::cost(&msg.from, &msg.from_name, &msg.message);
+        if let Err(refusal) = self.quota.reserve(to, &msg.from, bytes) {
+            return Ok(Enqueued::Refused(refusal));
+        }
+        let done = self.enqueue_reserved(to, msg, key);
+        if !matches!(done, Ok(Enqueued::New(_))) {
+            self.quota.release(to, &msg.from, bytes);
+        }
+        done
+    }
+
+    fn enqueue_reserved(
+        &self,
+        to: &str,
+        msg: &QueuedMessage,
+        key: Option<&str>,
+    ) -> Result<Enqueued> {
         let seq = self.db.sled().generate_id()?;
         let value = encode(msg)?;
         let Some(key) = key else {
@@ -303,9 +330,20 @@ impl RelayStore {
         Ok(out)
     }
 
-    /// Deletes one message; true when it was there.
+    /// Deletes one message and gives its room back; true when it was there.
     pub fn remove(&self, to: &str, seq: u64) -> Result<bool> {
-        Ok(self.queue.remove(queue_key(to, seq))?.is_some())
+        let Some(old) = self.queue.remove(queue_key(to, seq))? else {
+            return Ok(false);
+        };
+        // An undecodable record still leaves the queue; its bytes are then only estimated.
+        match decode::<QueuedMessage>(QUEUE, &old) {
+            Ok(m) => {
+                self.quota
+                    .release(to, &m.from, quota::cost(&m.from, &m.from_name, &m.message))
+            }
+            Err(_) => self.quota.release(to, "", old.len() as u64),
+        }
+        Ok(true)
     }
 
     /// Waits until every write made so far is on disk (group commit).
@@ -337,7 +375,7 @@ mod tests {
     async fn queues_are_per_recipient_fifo() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let db = Db::open(&dir.path().join("data"))?;
-        let s = RelayStore::open(&db)?;
+        let s = RelayStore::open(&db, QueueCaps::default())?;
         let rec = AccountRecord {
             name: "B".into(),
             secret_hash: "h".into(),
@@ -347,7 +385,7 @@ mod tests {
         assert!(s.create_account("b", &rec)?.is_some());
         let new = |e: Enqueued| match e {
             Enqueued::New(seq) => seq,
-            Enqueued::Duplicate { .. } => panic!("not a duplicate"),
+            other => panic!("not queued: {other:?}"),
         };
         let s1 = new(s.enqueue("b", &msg("1"), None)?);
         new(s.enqueue("bb", &msg("x"), None)?);
@@ -363,8 +401,11 @@ mod tests {
         assert!(!s.remove("b", s1)?);
         s.durable().await?;
         assert_eq!(s.accounts()?.len(), 1);
-        assert_eq!(s.queued_counts()?.get("b"), Some(&1));
-        assert_eq!(s.queued_counts()?.get("bb"), Some(&1));
+        assert_eq!(s.quota().queued("b"), 1);
+        assert_eq!(s.quota().queued("bb"), 1);
+        drop(s);
+        let reopened = RelayStore::open(&db, QueueCaps::default())?;
+        assert_eq!(reopened.quota().queued("b"), 1);
         Ok(())
     }
 
@@ -372,7 +413,7 @@ mod tests {
     async fn a_repeated_key_queues_once_and_expires() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let db = Db::open(&dir.path().join("data"))?;
-        let s = RelayStore::open(&db)?;
+        let s = RelayStore::open(&db, QueueCaps::default())?;
         let first = s.enqueue("b", &msg("1"), Some("k1"))?;
         let Enqueued::New(seq) = first else {
             panic!("first send must queue: {first:?}");

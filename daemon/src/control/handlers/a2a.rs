@@ -151,6 +151,7 @@ async fn contact_add(
         url: format!("a2a+{endpoint}"),
         token,
         desc,
+        added_at: None,
     };
     let saved = super::contacts::add(state, contact).await?;
     let name = saved["name"].as_str().unwrap_or_default().to_string();

@@ -30,7 +30,15 @@ impl RelayBackend for RelayStore {
     }
 
     fn queued_counts(&self) -> Result<HashMap<String, usize>> {
-        Ok(RelayStore::queued_counts(self)?)
+        // The quota books count every queue (restored from disk at open).
+        Ok(RelayStore::accounts(self)?
+            .into_iter()
+            .map(|(id, _)| {
+                let n = self.quota().queued(&id);
+                (id, n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect())
     }
 
     fn enqueue(&self, to: &str, msg: &QueuedMessage, key: Option<&str>) -> Result<Enqueued> {

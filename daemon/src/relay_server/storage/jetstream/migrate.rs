@@ -33,7 +33,7 @@ pub struct Migrated {
 pub async fn migrate(dir: &Path, cfg: &NatsConfig) -> anyhow::Result<Migrated> {
     let db = crate::store::Db::open(dir)
         .with_context(|| format!("opening the sled relay store in {}", dir.display()))?;
-    let sled = RelayStore::open(&db)?;
+    let sled = RelayStore::open(&db, Default::default())?;
     let nats = NatsStore::open(cfg).await?;
     let done = nats
         .js
