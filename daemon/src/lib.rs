@@ -44,4 +44,5 @@ pub mod status;
 pub mod store;
 pub mod time;
 pub mod transport;
+pub mod trust;
 pub mod util;

@@ -32,6 +32,7 @@ pub mod nexus_server;
 pub mod outbox;
 pub mod relay_client;
 pub mod relay_server;
+pub mod trust;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
