@@ -29,6 +29,7 @@ pub mod agent;
 pub mod config;
 pub mod control;
 pub mod delivery;
+pub mod friend;
 pub mod gateway;
 pub mod http;
 pub mod inbound;

@@ -10,6 +10,8 @@
 //! of the control protocol's own errors.
 
 mod contacts;
+mod friend;
+mod id;
 mod inbox;
 mod nexus;
 mod out;
@@ -65,6 +67,14 @@ enum Command {
     Nexus(nexus::NexusCmd),
     /// Stop the daemon gracefully.
     Shutdown,
+    /// This daemon's clawlink identity (id, public keys, epoch, addresses), or `id rotate`.
+    Id {
+        #[command(subcommand)]
+        cmd: Option<id::IdCmd>,
+    },
+    /// Friends: invites, safety numbers, pinned keys, sealed envelopes.
+    #[command(subcommand)]
+    Friend(friend::FriendCmd),
 }
 
 /// Exit code of a usage error (as clap's own).
@@ -148,6 +158,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Outbox(a) => send::outbox(&ctx, a),
         Command::Relay(c) => relay::relay(&ctx, c),
         Command::Nexus(c) => nexus::nexus(&ctx, c),
+        Command::Id { cmd } => id::id(&ctx, cmd),
+        Command::Friend(c) => friend::friend(&ctx, c),
         Command::Shutdown => {
             ctx.connect()?.call_raw(&Request::Shutdown, None)?;
             out::done(

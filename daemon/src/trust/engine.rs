@@ -42,7 +42,9 @@ pub enum Opened {
     Message {
         /// Friend name.
         friend: String,
-        /// Message id, hex (the inbox's de-duplication key).
+        /// Sender's peer id, hex.
+        sender: String,
+        /// Message id, hex (with the sender, the inbox's de-duplication key).
         id: String,
         /// The text.
         text: String,
@@ -495,6 +497,7 @@ impl Trust {
                 Ok(Opened::Message {
                     receipt: self.receipt(&friend, &h.id, ReceiptStatus::Stored, None),
                     friend: friend.name,
+                    sender: hex(&h.sender.0),
                     id: hex(&h.id),
                     text: m.text,
                     duplicate: seen == Seen::Duplicate,

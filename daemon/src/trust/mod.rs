@@ -182,6 +182,16 @@ pub(crate) fn unb64<const N: usize>(s: &str) -> Option<[u8; N]> {
     v.try_into().ok()
 }
 
+/// base64url of a public key, as shown by `clawlink id`.
+pub fn b64_pub(key: &[u8; 32]) -> String {
+    b64(key)
+}
+
+/// Decodes a base64url public key.
+pub fn unb64_pub(s: &str) -> Option<[u8; 32]> {
+    unb64(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

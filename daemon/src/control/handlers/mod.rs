@@ -2,6 +2,7 @@
 //! returning the JSON result or an [`ApiError`]. No socket code here.
 
 mod contacts;
+pub mod friend;
 mod inbox;
 mod nexus;
 mod relay;
@@ -53,5 +54,9 @@ pub async fn dispatch(state: &State, request: Request) -> Reply {
             state.shutdown.cancel();
             Ok(serde_json::json!({}))
         }
+        // --- trust (dispatch) ---
+        Request::Id(r) => friend::id(state, r).await,
+        Request::Friend(r) => friend::friend(state, r).await,
+        // --- end trust ---
     }
 }
