@@ -30,6 +30,8 @@ pub mod payload;
 pub mod replay;
 pub mod safety;
 pub mod seal;
+#[cfg(test)]
+mod engine_tests;
 
 pub use engine::{Opened, Trust};
 pub use envelope::{Envelope, Kind};

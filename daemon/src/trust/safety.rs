@@ -2,13 +2,13 @@
 //!
 //! Each side's fingerprint input is `sign || seal` (its current public keys). The two inputs
 //! are put in byte order, so both sides compute the same thing:
-//! `d = SHA-256("clawlink-safety-v1" || min(a, b) || max(a, b))`. The number is eight groups of
-//! five digits: group `i` is the big-endian integer of `d[5i..5i+5]` modulo 100000, zero padded.
+//! `d = SHA-512("clawlink-safety-v1" || min(a, b) || max(a, b))`. The number is eight groups of
+//! five digits: group `i` (0..8) is the big-endian integer of `d[5i..5i+5]` modulo 100000, zero padded.
 //! Forty digits (about 133 bits) read aloud in under a minute, against Reef's 64 hex digits.
 //! Any key change on either side changes the number.
 
 use super::keys::PublicKeys;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha512};
 
 /// The safety number of `a` and `b` (order does not matter), e.g. `"01234 56789 …"`.
 pub fn safety_number(a: &PublicKeys, b: &PublicKeys) -> String {
@@ -19,7 +19,7 @@ pub fn safety_number(a: &PublicKeys, b: &PublicKeys) -> String {
     y[..32].copy_from_slice(&b.sign);
     y[32..].copy_from_slice(&b.seal);
     let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
-    let d = Sha256::new()
+    let d = Sha512::new()
         .chain_update(b"clawlink-safety-v1")
         .chain_update(lo)
         .chain_update(hi)
