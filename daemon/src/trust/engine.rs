@@ -519,14 +519,20 @@ impl Trust {
                         at_ms: crate::time::now_ms(),
                     },
                 )?;
-                if self
-                    .store
-                    .friend(&friend.name)?
-                    .is_some_and(|f| !f.confirmed)
-                {
-                    let mut f = friend.clone();
-                    f.confirmed = r.status != ReceiptStatus::Rejected;
-                    self.store.put_friend(&f)?;
+                // The inviter's answer to our invite accept: confirmed, or refused (used,
+                // expired, unknown or tampered invite), in which case nothing stays pinned.
+                if !friend.confirmed {
+                    let invite_refused = r.reason.as_deref().is_some_and(|c| {
+                        c.starts_with("invite_") || c == Refusal::UnknownInvite.code()
+                    });
+                    if r.status == ReceiptStatus::Rejected && invite_refused {
+                        self.store.remove_friend(&friend.name)?;
+                        tracing::info!(friend = %friend.name, "the inviter refused our accept; pin removed");
+                    } else if r.status != ReceiptStatus::Rejected {
+                        let mut f = friend.clone();
+                        f.confirmed = true;
+                        self.store.put_friend(&f)?;
+                    }
                 }
                 Ok(Opened::Receipt {
                     friend: friend.name,

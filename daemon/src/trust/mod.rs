@@ -23,6 +23,8 @@
 //! that shows them, and refusals are described by [`Refusal`] only.
 
 pub mod engine;
+#[cfg(test)]
+mod engine_tests;
 pub mod envelope;
 pub mod invite;
 pub mod keys;
@@ -30,8 +32,6 @@ pub mod payload;
 pub mod replay;
 pub mod safety;
 pub mod seal;
-#[cfg(test)]
-mod engine_tests;
 
 pub use engine::{Opened, Trust};
 pub use envelope::{Envelope, Kind};
