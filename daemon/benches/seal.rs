@@ -3,6 +3,8 @@
 //! Run: `cargo bench -p clawlinkd --bench seal`. Measures, separately and together: seal
 //! (ephemeral X25519, HKDF, ChaCha20-Poly1305, Ed25519 sign, text encoding) and open (parse,
 //! Ed25519 verify, X25519, HKDF, decrypt), with the store's checks left out.
+// criterion's macros generate public functions without docs.
+#![allow(missing_docs)]
 
 use clawlinkd::trust::envelope::{Envelope, Header, Kind};
 use clawlinkd::trust::keys::{KeyPair, PeerId};

@@ -141,16 +141,7 @@ impl Refusal {
     ];
 }
 
-/// Lowercase hex of `bytes` (ids and key ids are shown this way).
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
+pub use crate::util::hex::hex;
 
 /// Parses lowercase or uppercase hex of exactly `N` bytes.
 pub fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -201,7 +192,7 @@ mod tests {
     #[test]
     fn hex_round_trips_and_rejects_bad_input() {
         let b = [0u8, 1, 0xab, 0xff];
-        assert_eq!(hex(&b), "0001abff");
+        assert_eq!(unhex::<4>(&hex(&b)), Some(b));
         assert_eq!(unhex::<4>("0001ABff"), Some(b));
         assert_eq!(unhex::<4>("0001ab"), None);
         assert_eq!(unhex::<2>("zz00"), None);
