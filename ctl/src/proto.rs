@@ -99,6 +99,14 @@ pub enum Request {
     #[serde(rename = "audit")]
     Audit(AuditRequest),
     // --- end policy ---
+    // --- trust (requests) ---
+    /// This daemon's identity. Result: see [`IdRequest`].
+    #[serde(rename = "id")]
+    Id(IdRequest),
+    /// Friends: invites, pinned keys, sealed envelopes. Result: see [`FriendRequest`].
+    #[serde(rename = "friend")]
+    Friend(FriendRequest),
+    // --- end trust ---
 }
 
 impl Request {
@@ -126,6 +134,10 @@ impl Request {
             Request::Policy(_) => "policy",
             Request::Review(_) => "review",
             Request::Audit(_) => "audit",
+            // --- trust (methods) ---
+            Request::Id(_) => "id",
+            Request::Friend(_) => "friend",
+            // --- end trust ---
         }
     }
 }
@@ -782,6 +794,200 @@ pub struct AskReply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
 }
+
+// --- trust (types) ---
+
+/// Identity commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IdRequest {
+    /// The identity. Result: [`IdReply`].
+    Show,
+    /// New keys; key updates signed by the old key for every friend. Result: [`RotateReply`].
+    Rotate,
+}
+
+/// Result of [`IdRequest::Show`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdReply {
+    /// Peer id (32 hex digits), stable across rotations.
+    pub id: String,
+    /// Key epoch.
+    pub epoch: u32,
+    /// Key id of the current keys (32 hex digits).
+    pub key_id: String,
+    /// Ed25519 public key, base64url.
+    pub sign_key: String,
+    /// X25519 public key, base64url.
+    pub seal_key: String,
+    /// Where this daemon can be reached (relay ids, Nexus sessions).
+    pub addresses: Vec<String>,
+}
+
+/// One envelope for a friend, to be carried by a transport.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealedEnvelope {
+    /// Friend name.
+    pub friend: String,
+    /// Message id (hex).
+    pub id: String,
+    /// The `cle1:` text.
+    pub envelope: String,
+    /// The friend's addresses, in preference order.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+/// Result of [`IdRequest::Rotate`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RotateReply {
+    /// The new epoch.
+    pub epoch: u32,
+    /// The new key id.
+    pub key_id: String,
+    /// A key update for each friend.
+    pub updates: Vec<SealedEnvelope>,
+}
+
+/// Friend commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FriendRequest {
+    /// A single-use invite. Result: [`InviteReply`].
+    Invite {
+        /// Addresses to put in the invite (default: this daemon's known addresses).
+        #[serde(default)]
+        via: Vec<String>,
+        /// Validity in seconds (default 900).
+        ttl_secs: Option<u64>,
+        /// Name to give whoever accepts.
+        name: Option<String>,
+    },
+    /// Accept an invite. Result: [`AcceptReply`].
+    Accept {
+        /// The `cli1:` invite.
+        invite: String,
+        /// Local name for the inviter.
+        name: String,
+    },
+    /// Friends. Result: `Vec<`[`FriendView`]`>`.
+    List,
+    /// Record that the safety numbers were compared. Result: [`FriendView`].
+    Verify {
+        /// Friend name.
+        name: String,
+    },
+    /// Remove a friend. Result: [`Count`].
+    Remove {
+        /// Friend name.
+        name: String,
+    },
+    /// Accept a friend's changed key. Result: [`OpenReply`] per released envelope.
+    AcceptKey {
+        /// Friend name.
+        name: String,
+    },
+    /// Seal a message to a friend without sending it. Result: [`SealedEnvelope`].
+    Seal {
+        /// Friend name.
+        name: String,
+        /// The text.
+        message: String,
+    },
+    /// Open an envelope received by any means (stores messages in the inbox). Result: [`OpenReply`].
+    Open {
+        /// The `cle1:` text.
+        envelope: String,
+    },
+    /// The latest receipt for a message sent to a friend. Result: [`ReceiptView`] or null.
+    Receipt {
+        /// Message id (hex).
+        id: String,
+    },
+}
+
+/// Result of [`FriendRequest::Invite`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteReply {
+    /// The `cli1:` invite.
+    pub invite: String,
+    /// RFC 3339 expiry.
+    pub expires_at: String,
+    /// The addresses it carries.
+    pub addresses: Vec<String>,
+}
+
+/// Result of [`FriendRequest::Accept`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AcceptReply {
+    /// The inviter, as now pinned.
+    pub friend: FriendView,
+    /// The invite-accept envelope to deliver to the inviter.
+    pub accept: SealedEnvelope,
+}
+
+/// A friend as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FriendView {
+    /// Local name.
+    pub name: String,
+    /// Peer id.
+    pub id: String,
+    /// Safety number with the pinned keys (eight groups of five digits).
+    pub safety_number: String,
+    /// Whether the owner recorded that the numbers were compared.
+    pub verified: bool,
+    /// Pinned key epoch.
+    pub epoch: u32,
+    /// Pinned key id.
+    pub key_id: String,
+    /// For an accepted invite: whether the inviter confirmed.
+    pub confirmed: bool,
+    /// Addresses, in preference order.
+    pub addresses: Vec<String>,
+    /// `none`, or `pending`: a new key without the old key's signature waits for `accept-key`.
+    pub key_change: String,
+    /// Safety number with the pending key, when `key_change` is `pending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_safety_number: Option<String>,
+    /// Envelopes held for this friend.
+    pub held: u64,
+}
+
+/// Result of [`FriendRequest::Open`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OpenReply {
+    /// `message`, `duplicate`, `receipt`, `key_update`, `held`, `friend_added`, `rejected`.
+    pub outcome: String,
+    /// The friend it is from, when verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friend: Option<String>,
+    /// The inbox id of a stored message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox_id: Option<u64>,
+    /// For a receipt: its status; for a rejection: the refusal code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The signed receipt to send back, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<SealedEnvelope>,
+}
+
+/// The latest receipt for a sent message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiptView {
+    /// Friend name.
+    pub friend: String,
+    /// `stored`, `delivered` or `rejected`.
+    pub status: String,
+    /// Refusal code, for `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// RFC 3339 time received.
+    pub at: String,
+}
+
+// --- end trust ---
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]

@@ -51,6 +51,7 @@ pub fn transports(ctx: &Context) -> anyhow::Result<Registry> {
     r.add(crate::relay::start(ctx)?);
     r.add(crate::nexus::start(ctx)?);
     r.add(crate::a2a::start(ctx)?);
+    r.add(crate::friend::start(ctx)?);
     Ok(r)
 }
 

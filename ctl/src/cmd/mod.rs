@@ -13,6 +13,8 @@ mod a2a;
 mod ask;
 mod audit;
 mod contacts;
+mod friend;
+mod id;
 mod inbox;
 mod nexus;
 mod out;
@@ -82,6 +84,14 @@ enum Command {
     Review(review::ReviewArgs),
     /// The hash-chained log of inbound decisions.
     Audit(audit::AuditArgs),
+    /// This daemon's clawlink identity (id, public keys, epoch, addresses), or `id rotate`.
+    Id {
+        #[command(subcommand)]
+        cmd: Option<id::IdCmd>,
+    },
+    /// Friends: invites, safety numbers, pinned keys, sealed envelopes.
+    #[command(subcommand)]
+    Friend(friend::FriendCmd),
 }
 
 /// Exit code of a usage error (as clap's own).
@@ -170,6 +180,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Policy(c) => policy::policy(&ctx, c),
         Command::Review(a) => review::review(&ctx, a),
         Command::Audit(a) => audit::audit(&ctx, a),
+        Command::Id { cmd } => id::id(&ctx, cmd),
+        Command::Friend(c) => friend::friend(&ctx, c),
         Command::Shutdown => {
             ctx.connect()?.call_raw(&Request::Shutdown, None)?;
             out::done(

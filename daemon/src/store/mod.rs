@@ -35,6 +35,7 @@ pub mod outbox;
 pub mod policy;
 pub mod relay_client;
 pub mod relay_server;
+pub mod trust;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};

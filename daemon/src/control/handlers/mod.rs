@@ -4,6 +4,7 @@
 mod a2a;
 mod audit;
 mod contacts;
+pub mod friend;
 mod inbox;
 mod nexus;
 mod policy;
@@ -61,5 +62,9 @@ pub async fn dispatch(state: &State, request: Request) -> Reply {
             state.shutdown.cancel();
             Ok(serde_json::json!({}))
         }
+        // --- trust (dispatch) ---
+        Request::Id(r) => friend::id(state, r).await,
+        Request::Friend(r) => friend::friend(state, r).await,
+        // --- end trust ---
     }
 }
