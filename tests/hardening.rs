@@ -63,7 +63,10 @@ fn relay_secret_travels_in_the_header_never_in_a_url() {
     );
     for l in &lines {
         assert!(!l.contains(SECRET), "the secret is in a URL: {l}");
-        assert!(!l.contains("secret="), "a secret parameter is in a URL: {l}");
+        assert!(
+            !l.contains("secret="),
+            "a secret parameter is in a URL: {l}"
+        );
     }
 }
 
@@ -123,7 +126,10 @@ fn a_seed_relay_that_reads_only_the_query_still_works() {
     let polled = d.ctl_json(&["relay", "poll"]);
     assert_eq!(polled, serde_json::json!([]), "{polled}");
     let lines = seen.lock().expect("log").clone();
-    let polls: Vec<&String> = lines.iter().filter(|l| l.starts_with("GET /poll")).collect();
+    let polls: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("GET /poll"))
+        .collect();
     assert!(
         polls.len() >= 2 && !polls[0].contains("secret=") && polls[1].contains("secret="),
         "expected a bearer-only poll, then one with the secret in the query: {lines:?}"
@@ -154,7 +160,11 @@ fn nexus_ok(d: &Daemon, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["nexus"];
     all.extend_from_slice(args);
     let out = d.ctl(&all);
-    assert!(out.status.success(), "nexus {args:?}: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "nexus {args:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     serde_json::from_slice(&out.stdout).expect("nexus prints JSON")
 }
 
@@ -186,14 +196,26 @@ fn own_nexus_messages_and_greeting_are_never_unread_nor_given_to_the_agent() {
     ));
     a.spawn();
     let mut b = Daemon::new();
-    b.write_config(&format!("[nexus]\nurl = \"{}\"\npoll_interval_secs = 1\n", srv.url()));
+    b.write_config(&format!(
+        "[nexus]\nurl = \"{}\"\npoll_interval_secs = 1\n",
+        srv.url()
+    ));
     b.spawn();
 
     let created = nexus_ok(
         &a,
-        &["create", "--creator-agent-id", "alice", "--greeting", "welcome-own-7"],
+        &[
+            "create",
+            "--creator-agent-id",
+            "alice",
+            "--greeting",
+            "welcome-own-7",
+        ],
     );
-    let sid = created["sessionId"].as_str().expect("sessionId").to_string();
+    let sid = created["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
     let code = nexus_ok(&a, &["pair", &sid])["code"]
         .as_str()
         .expect("code")
@@ -216,12 +238,25 @@ fn own_nexus_messages_and_greeting_are_never_unread_nor_given_to_the_agent() {
 
     // The agent gets messages in inbox order, so once "theirs-1" is there, anything of ours
     // that had been queued would be there too.
-    wait_for("theirs-1 reached the agent", Duration::from_secs(20), || {
-        gw.queued().iter().any(|q| q.contains("theirs-1")).then_some(())
-    });
+    wait_for(
+        "theirs-1 reached the agent",
+        Duration::from_secs(20),
+        || {
+            gw.queued()
+                .iter()
+                .any(|q| q.contains("theirs-1"))
+                .then_some(())
+        },
+    );
     let queued = gw.queued().join("\n");
-    assert!(!queued.contains("mine-1"), "our own message reached our agent: {queued}");
-    assert!(!queued.contains("welcome-own-7"), "our own greeting reached our agent: {queued}");
+    assert!(
+        !queued.contains("mine-1"),
+        "our own message reached our agent: {queued}"
+    );
+    assert!(
+        !queued.contains("welcome-own-7"),
+        "our own greeting reached our agent: {queued}"
+    );
 
     // B joined: the greeting and A's message are B's to read; its own are not.
     wait_for("B stored every message", Duration::from_secs(15), || {
@@ -268,7 +303,17 @@ fn the_outbox_expires_behind_a_stuck_message_cancels_and_refuses_bad_hosts() {
     // Behind it, a short-lived message expires on time instead of waiting for the head.
     let (code, short) = send_json(
         &d,
-        &["--url", &dead, "--token", "t", "--message", "short", "--ttl", "2", "--wait"],
+        &[
+            "--url",
+            &dead,
+            "--token",
+            "t",
+            "--message",
+            "short",
+            "--ttl",
+            "2",
+            "--wait",
+        ],
     );
     assert_eq!(code, Some(1), "{short}");
     assert_eq!(short["state"], "expired", "{short}");
@@ -282,7 +327,10 @@ fn the_outbox_expires_behind_a_stuck_message_cancels_and_refuses_bad_hosts() {
 
     // Cancel the head by id; it ends as cancelled, and both outcomes survive a restart.
     let ended = d.ctl_json(&["outbox", "cancel", &head_id]);
-    assert_eq!(ended, serde_json::json!([{"id": head_id, "state": "cancelled"}]));
+    assert_eq!(
+        ended,
+        serde_json::json!([{"id": head_id, "state": "cancelled"}])
+    );
     assert!(d.stop(), "clean stop:\n{}", d.logs());
     d.spawn();
     assert_eq!(outbox_state(&d, &head_id), "cancelled");

@@ -226,7 +226,11 @@ fn every_system_unit_starts_with_dynamic_user_state_directories() {
             }
         } else {
             let listen = wait_for("the bound address", Duration::from_secs(10), || {
-                std::fs::read_to_string(&svc.addr_file).ok()?.trim().parse().ok()
+                std::fs::read_to_string(&svc.addr_file)
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
             });
             clawlink_tests::wait_http_health(listen, Duration::from_secs(10));
         }

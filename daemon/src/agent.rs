@@ -144,8 +144,14 @@ pub async fn run(
         let token = shutdown.clone();
         let listen_cfg = config.listen.clone();
         tracker.spawn(async move {
-            let served =
-                crate::inbound::webhook::serve(listener, ingest, inbox, &listen_cfg, extra, token.clone());
+            let served = crate::inbound::webhook::serve(
+                listener,
+                ingest,
+                inbox,
+                &listen_cfg,
+                extra,
+                token.clone(),
+            );
             if let Err(e) = served.await {
                 tracing::error!("webhook listener failed: {e:#}");
                 token.cancel();

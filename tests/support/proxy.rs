@@ -91,7 +91,11 @@ impl Proxy {
 
     /// The first MiB that clients sent towards the target, across all connections.
     pub fn sent(&self) -> Vec<u8> {
-        self.shared.sent.lock().map(|s| s.clone()).unwrap_or_default()
+        self.shared
+            .sent
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// Adds `ms` of delay to every forwarded chunk.

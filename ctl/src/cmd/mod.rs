@@ -20,8 +20,8 @@ mod nexus;
 mod out;
 mod policy;
 mod relay;
-mod secret_arg;
 mod review;
+mod secret_arg;
 mod send;
 
 use clap::{Parser, Subcommand};

@@ -182,9 +182,7 @@ enum OutboxCmd {
 pub fn outbox(ctx: &Ctx, a: OutboxArgs) -> Result<ExitCode, ClientError> {
     if let Some(OutboxCmd::Cancel { id, to, all }) = a.cmd {
         let p = OutboxCancelParams { id, to, all };
-        let ended: Vec<Cancelled> = ctx
-            .connect()?
-            .call(&Request::OutboxCancel(p), None)?;
+        let ended: Vec<Cancelled> = ctx.connect()?.call(&Request::OutboxCancel(p), None)?;
         if ctx.json {
             out::json(&ended);
         } else if ended.is_empty() {

@@ -128,8 +128,9 @@ impl Relay {
             shutdown,
             accounts: Mutex::new(accounts),
             salt,
-            hasher: super::hasher::Hasher::start()
-                .map_err(|e| super::storage::Error::Backend(format!("starting the secret checker: {e}")))?,
+            hasher: super::hasher::Hasher::start().map_err(|e| {
+                super::storage::Error::Backend(format!("starting the secret checker: {e}"))
+            })?,
             floor,
         })
     }

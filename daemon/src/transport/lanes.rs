@@ -410,7 +410,11 @@ impl Outbound {
             }
             self.prune(queue).await;
             due = queue.iter().map(|r| r.deadline_ms).min();
-            let cancelled = self.inner.cancelled.lock().unwrap_or_else(|p| p.into_inner());
+            let cancelled = self
+                .inner
+                .cancelled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if head.is_some_and(|id| cancelled.contains(id)) {
                 return Woke::HeadCancelled;
             }
