@@ -28,27 +28,45 @@ pub enum FriendCmd {
     Accept {
         /// The invite (cli1:...), or - to read it from stdin.
         invite: String,
+        /// The name you will use for this friend (`clawlink send --to NAME`).
         #[arg(long)]
         name: String,
     },
     /// Friends, their safety numbers and key-change state.
     List,
     /// Record that the safety numbers were compared out of band.
-    Verify { name: String },
+    Verify {
+        /// The friend.
+        name: String,
+    },
     /// Remove a friend.
-    Remove { name: String },
+    Remove {
+        /// The friend.
+        name: String,
+    },
     /// Accept a friend's changed key (compare the new safety number first).
-    AcceptKey { name: String },
+    AcceptKey {
+        /// The friend.
+        name: String,
+    },
     /// Seal a message to a friend and print the envelope (without sending it).
     Seal {
+        /// The friend it is for.
         name: String,
+        /// The text to seal.
         #[arg(long)]
         message: String,
     },
     /// Open an envelope received by other means (cle1:..., or - for stdin).
-    Open { envelope: String },
+    Open {
+        /// The envelope (cle1:...), or - to read it from stdin.
+        envelope: String,
+    },
     /// The latest signed receipt for a message sent to a friend.
-    Receipt { id: String },
+    Receipt {
+        /// The message id the envelope carried.
+        id: String,
+    },
 }
 
 /// Parses `90`, `90s`, `15m`, `2h`, `1d` into seconds.

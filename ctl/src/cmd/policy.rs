@@ -13,11 +13,22 @@ pub enum PolicyCmd {
     /// Set a sender's level: block, review, notify, deliver or converse. SENDER is KIND:ID
     /// (relay:alice, nexus:SID/bob, friend:carol, webhook:local) or KIND:* for a whole kind.
     /// Messages already held from it follow the new level.
-    Set { sender: String, level: String },
+    Set {
+        /// The sender, KIND:ID as `policy list` shows it (e.g. `relay:alice`, `webhook:local`).
+        sender: String,
+        /// block, review, notify, deliver or converse.
+        level: String,
+    },
     /// Remove a sender's rule; its default applies again.
-    Unset { sender: String },
+    Unset {
+        /// The sender.
+        sender: String,
+    },
     /// Reset a sender's count of consecutive agent-written exchanges (after the cap).
-    Reset { sender: String },
+    Reset {
+        /// The sender.
+        sender: String,
+    },
 }
 
 pub fn policy(ctx: &Ctx, c: PolicyCmd) -> Result<ExitCode, ClientError> {
