@@ -46,6 +46,9 @@ fn check_url(url: &str) -> Result<(), String> {
     if url.len() > 2048 {
         return Err("is longer than 2048 bytes".into());
     }
+    if !url.contains("://") {
+        return Err("is not an address (it needs a scheme, such as ws://)".into());
+    }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("contains spaces or control characters".into());
     }
