@@ -88,7 +88,6 @@ pub enum Request {
     /// A2A commands: peers, tasks, contacts, `ask`. Result: see [`A2aRequest`].
     #[serde(rename = "a2a")]
     A2a(A2aRequest),
-    // --- policy (requests) ---
     /// Inbound policy rules. Result: see [`PolicyRequest`].
     #[serde(rename = "policy")]
     Policy(PolicyRequest),
@@ -98,15 +97,12 @@ pub enum Request {
     /// The audit log of inbound decisions. Result: see [`AuditRequest`].
     #[serde(rename = "audit")]
     Audit(AuditRequest),
-    // --- end policy ---
-    // --- trust (requests) ---
     /// This daemon's identity. Result: see [`IdRequest`].
     #[serde(rename = "id")]
     Id(IdRequest),
     /// Friends: invites, pinned keys, sealed envelopes. Result: see [`FriendRequest`].
     #[serde(rename = "friend")]
     Friend(FriendRequest),
-    // --- end trust ---
 }
 
 impl Request {
@@ -134,10 +130,8 @@ impl Request {
             Request::Policy(_) => "policy",
             Request::Review(_) => "review",
             Request::Audit(_) => "audit",
-            // --- trust (methods) ---
             Request::Id(_) => "id",
             Request::Friend(_) => "friend",
-            // --- end trust ---
         }
     }
 }
@@ -795,7 +789,6 @@ pub struct AskReply {
     pub error: Option<ApiError>,
 }
 
-// --- trust (types) ---
 
 /// Identity commands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -987,7 +980,6 @@ pub struct ReceiptView {
     pub at: String,
 }
 
-// --- end trust ---
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
@@ -1052,7 +1044,6 @@ impl Response {
     }
 }
 
-// --- policy (types) ---
 
 /// `policy` commands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1211,7 +1202,6 @@ pub struct AuditVerdict {
     pub problem: Option<String>,
 }
 
-// --- end policy ---
 
 #[cfg(test)]
 mod tests {

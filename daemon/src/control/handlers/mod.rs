@@ -62,9 +62,7 @@ pub async fn dispatch(state: &State, request: Request) -> Reply {
             state.shutdown.cancel();
             Ok(serde_json::json!({}))
         }
-        // --- trust (dispatch) ---
         Request::Id(r) => friend::id(state, r).await,
         Request::Friend(r) => friend::friend(state, r).await,
-        // --- end trust ---
     }
 }
