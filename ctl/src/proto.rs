@@ -789,7 +789,6 @@ pub struct AskReply {
     pub error: Option<ApiError>,
 }
 
-
 /// Identity commands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
@@ -980,7 +979,6 @@ pub struct ReceiptView {
     pub at: String,
 }
 
-
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
@@ -1043,7 +1041,6 @@ impl Response {
         }
     }
 }
-
 
 /// `policy` commands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1201,7 +1198,6 @@ pub struct AuditVerdict {
     /// The first problem.
     pub problem: Option<String>,
 }
-
 
 #[cfg(test)]
 mod tests {
