@@ -49,7 +49,7 @@ impl ApiError {
         )
     }
 
-    /// 503 with a `Retry-After` header: nothing was stored, the client should retry.
+    /// 503 with a `Retry-After` header: nothing was acknowledged, the client should retry.
     pub(crate) fn unavailable(
         message: impl Into<Cow<'static, str>>,
         retry_after_secs: u64,
@@ -93,7 +93,7 @@ impl From<super::storage::Error> for ApiError {
             E::Unavailable(detail) => {
                 tracing::warn!(%detail, "relay storage unavailable");
                 ApiError::unavailable(
-                    "the relay's storage is unavailable; nothing was stored, try again shortly",
+                    "the relay's storage did not confirm the message; it is not acknowledged, send it again with the same key",
                     2,
                 )
             }
