@@ -231,7 +231,7 @@ fn client() -> reqwest::blocking::Client {
 pub fn relay_backend_is_nats() -> bool {
     match std::env::var("CLAWLINK_RELAY_BACKEND").as_deref() {
         Ok("nats") | Ok("jetstream") => true,
-        Ok("sled") | Err(_) => false,
+        Ok("sled") | Ok("") | Err(_) => false,
         Ok(other) => panic!("CLAWLINK_RELAY_BACKEND={other}: expected sled or nats"),
     }
 }
