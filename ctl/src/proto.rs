@@ -387,6 +387,9 @@ pub struct SendParams {
     pub session: Option<String>,
     /// Block until delivered or expired instead of returning once queued.
     pub wait: bool,
+    /// To a friend: what to wait for, `sent` (a server took it, as `wait`), `stored` or
+    /// `delivered` (the friend's signed receipt).
+    pub wait_for: Option<String>,
     /// Give up after this many seconds (default from config).
     pub ttl_secs: Option<u64>,
 }
@@ -446,6 +449,9 @@ pub struct SendReply {
     /// Why it is not delivered (yet), and what to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
+    /// To a friend: its latest signed receipt, `stored`, `delivered` or `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
 }
 
 /// Params of [`Request::Ping`].
@@ -504,6 +510,9 @@ pub struct OutboxEntry {
     /// Last error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// To a friend: its latest signed receipt, `stored`, `delivered` or `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
 }
 
 /// Relay commands, named after the seed's `relay-client.js`.

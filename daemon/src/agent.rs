@@ -51,7 +51,10 @@ pub fn transports(ctx: &Context) -> anyhow::Result<Registry> {
     r.add(crate::relay::start(ctx)?);
     r.add(crate::nexus::start(ctx)?);
     r.add(crate::a2a::start(ctx)?);
-    r.add(crate::friend::start(ctx)?);
+    let friends = crate::friend::start(ctx)?;
+    r.add(friends.clone());
+    // The friend transport carries envelopes over the others (weakly: no ownership cycle).
+    friends.attach(r.downgrade());
     Ok(r)
 }
 
@@ -125,6 +128,17 @@ pub async fn run(
         policy,
     });
 
+    // Receipts of envelopes that came in go out through the outbox.
+    if let Some(friends) = state.transports.get::<crate::friend::Friends>() {
+        if let Some(replies) = friends.take_replies() {
+            tracker.spawn(crate::friend::send_replies(
+                replies,
+                outbound.clone(),
+                config.outbox.ttl_secs,
+                shutdown.clone(),
+            ));
+        }
+    }
     // Records from before a restart go on their lanes before any new send can: a send accepted
     // first would overtake them (order is per lane) and be handed to its lane twice.
     let resumed = outbound.resume()?;
@@ -137,10 +151,18 @@ pub async fn run(
     if let Some(listener) = webhook {
         // The A2A endpoint shares the listener (it authenticates its peers by bearer token,
         // so the webhook's Host and Origin guard does not apply to it).
-        let extra = match state.transports.get::<crate::a2a::A2a>() {
+        let mut extra = match state.transports.get::<crate::a2a::A2a>() {
             Some(a2a) if config.a2a.enabled => Some(a2a.router(config.a2a.clone())),
             _ => None,
         };
+        // Friends' direct path: the envelope's signature authenticates, so no token or guard.
+        if let Some(friends) = state.transports.get::<crate::friend::Friends>() {
+            let direct = crate::friend::direct::router(friends);
+            extra = Some(match extra {
+                Some(r) => r.merge(direct),
+                None => direct,
+            });
+        }
         let token = shutdown.clone();
         let listen_cfg = config.listen.clone();
         tracker.spawn(async move {

@@ -19,6 +19,8 @@
 //! allowed_hosts = ["box.lan"]   # Host names accepted besides localhost and IP addresses
 //! allowed_origins = []          # browser Origins allowed to call it (default: none)
 //! max_connections = 4096        # open connections at once (kept below the fd limit)
+//! public_url = "https://box.example"  # where friends reach this daemon directly (POST /envelope);
+//!                               # put in invites as https://box.example/envelope
 //!
 //! [local_gateway]               # deliver every inbound message into the local OpenClaw agent
 //! url = "ws://127.0.0.1:18789"
@@ -160,6 +162,8 @@ pub struct ListenConfig {
     pub allowed_origins: Vec<String>,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// The base URL friends reach this listener at (`POST {public_url}/envelope`), if any.
+    pub public_url: Option<String>,
 }
 
 impl Default for ListenConfig {
@@ -171,6 +175,7 @@ impl Default for ListenConfig {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             max_connections: 4096,
+            public_url: None,
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct InboxArgs {
     /// Only messages from this sender.
     #[arg(long)]
     from: Option<String>,
-    /// Only messages from this source (webhook, relay, nexus).
+    /// Only messages from this source (webhook, relay, nexus, friend, a2a).
     #[arg(long)]
     source: Option<String>,
     /// Only the newest N.
@@ -51,7 +51,7 @@ enum InboxCmd {
 
 #[derive(Args)]
 pub struct ListenArgs {
-    /// Only messages from this source (webhook, relay, nexus).
+    /// Only messages from this source (webhook, relay, nexus, friend, a2a).
     #[arg(long)]
     pub(super) source: Option<String>,
 }

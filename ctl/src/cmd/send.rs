@@ -37,9 +37,11 @@ pub struct SendArgs {
     /// Target session key (default: the peer's main session).
     #[arg(long)]
     session: Option<String>,
-    /// Block until delivered or expired.
-    #[arg(long)]
-    wait: bool,
+    /// Block until delivered or expired. To a friend, --wait=stored or --wait=delivered also
+    /// waits for its signed receipt (--wait alone is --wait=sent: a server took it).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "sent",
+          value_parser = ["sent", "stored", "delivered"], value_name = "STATE")]
+    wait: Option<String>,
     /// Give up after this many seconds (default: outbox.ttl_secs, a day).
     #[arg(long)]
     ttl: Option<u64>,
@@ -90,6 +92,35 @@ pub fn report(ctx: &Ctx, r: &SendReply) -> ExitCode {
     code
 }
 
+/// Prints a friend send that waited for a receipt: 0 once the receipt says `want` (or
+/// more), 1 when the friend rejected it, 3 when it was sent but not confirmed in time.
+fn report_receipt(ctx: &Ctx, r: &SendReply, want: &str) -> ExitCode {
+    if ctx.json {
+        out::json(r);
+    }
+    let peer = r.peer.as_deref().unwrap_or("");
+    let (code, human) = match peer {
+        "rejected" => (
+            ExitCode::FAILURE,
+            format!("{} rejected the message (id {})", r.target, r.id),
+        ),
+        "delivered" => (ExitCode::SUCCESS, format!("{} {peer} it (id {})", r.target, r.id)),
+        "stored" if want == "stored" => (ExitCode::SUCCESS, format!("{} {peer} it (id {})", r.target, r.id)),
+        _ => (
+            ExitCode::from(EXIT_QUEUED),
+            format!("sent (id {}), but {} has not confirmed it {want} yet; see `clawlink outbox`", r.id, r.target),
+        ),
+    };
+    if !ctx.json {
+        if code == ExitCode::SUCCESS {
+            println!("{human}");
+        } else {
+            eprintln!("{human}");
+        }
+    }
+    code
+}
+
 pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode, ClientError> {
     let token = a.token.resolve(a.url.is_some())?;
     let params = SendParams {
@@ -100,11 +131,17 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<ExitCode, ClientError> {
         from: a.from,
         method: a.method,
         session: a.session,
-        wait: a.wait,
+        wait: a.wait.is_some(),
+        wait_for: a.wait.clone().filter(|w| w != "sent"),
         ttl_secs: a.ttl,
     };
     let r: SendReply = ctx.connect()?.call(&Request::Send(params), None)?;
-    Ok(report(ctx, &r))
+    match a.wait.as_deref() {
+        Some(want @ ("stored" | "delivered")) if r.state == DeliveryState::Delivered => {
+            Ok(report_receipt(ctx, &r, want))
+        }
+        _ => Ok(report(ctx, &r)),
+    }
 }
 
 pub fn ping(ctx: &Ctx, a: PingArgs) -> Result<ExitCode, ClientError> {
@@ -206,9 +243,14 @@ pub fn outbox(ctx: &Ctx, a: OutboxArgs) -> Result<ExitCode, ClientError> {
                 .as_deref()
                 .map(|x| format!("  last error: {x}"))
                 .unwrap_or_default();
+            let peer = e
+                .peer
+                .as_deref()
+                .map(|p| format!("  peer: {p}"))
+                .unwrap_or_default();
             println!(
-                "{}  {:<9?} {:<7} {} attempts {}  until {}{}",
-                e.id, e.state, e.transport, e.to, e.attempts, e.deadline, err
+                "{}  {:<9?} {:<7} {} attempts {}  until {}{}{}",
+                e.id, e.state, e.transport, e.to, e.attempts, e.deadline, peer, err
             );
         }
     }

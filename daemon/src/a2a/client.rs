@@ -59,15 +59,8 @@ pub fn why(e: &reqwest::Error) -> String {
 }
 
 /// Reads an answer body, at most [`MAX_ANSWER`] bytes.
-pub async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| why(&e))? {
-        if out.len() + chunk.len() > MAX_ANSWER {
-            return Err(format!("answer larger than {MAX_ANSWER} bytes"));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+pub async fn read_capped(resp: reqwest::Response) -> Result<Vec<u8>, String> {
+    crate::util::http_client::read_capped(resp, MAX_ANSWER).await
 }
 
 /// One JSON-RPC call; the `result` on success.

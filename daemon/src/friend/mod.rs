@@ -6,13 +6,34 @@
 //! and every refusal count) shows beside the transports'.
 //!
 //! Envelopes travel as text inside the other transports (a relay `message`, a Nexus `text`,
-//! an HTTP body); `friend open` hands one received by any means to [`Trust::open`].
+//! an HTTP body):
+//!
+//! - **out** ([`transport`]): `clawlink send --to FRIEND`, invite accepts, key updates and
+//!   receipts are outbox records of kind `friend`, delivered over the friend's addresses in
+//!   preference order, falling back to the next when one is down or refuses;
+//! - **in** ([`open`]): any inbound path hands a `cle1:` text to the [`Opener`] hook of the
+//!   ingest, which opens it and queues the signed receipt back; [`direct`] serves
+//!   `POST /envelope` for friends that reach this daemon directly; `friend open` takes one
+//!   received by any other means.
 
+pub mod direct;
+pub mod open;
+pub mod transport;
+
+use crate::inbound::Opener;
 use crate::status::StatusSource;
-use crate::transport::{Context, Transport};
+use crate::store::inbox::{NewMessage, Stored};
+use crate::transport::{BoxFuture, Context, WeakRegistry};
+use crate::trust::engine::{Outgoing, TrustError};
 use crate::trust::Trust;
 use clawlink::proto::ConnectionRow;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+use tokio::sync::{broadcast, mpsc};
+
+/// An envelope to queue for a friend, with its kind (`receipt`, `message`, ...).
+pub type Reply = (Outgoing, &'static str);
 
 /// The trust layer as a transport.
 pub struct Friends {
@@ -20,6 +41,20 @@ pub struct Friends {
     pub trust: Arc<Trust>,
     /// The way into the inbox, for opened messages.
     pub ingest: crate::inbound::Ingest,
+    /// The daemon's HTTP client (direct deliveries).
+    http: reqwest::Client,
+    /// The other transports, which carry envelopes (set once they are all started).
+    registry: OnceLock<WeakRegistry>,
+    /// Receipts as they arrive: `(message id, status)`.
+    receipts: broadcast::Sender<(String, String)>,
+    /// Answers to queue in the outbox (receipts of envelopes that came in).
+    replies: mpsc::UnboundedSender<Reply>,
+    replies_rx: Mutex<Option<mpsc::UnboundedReceiver<Reply>>>,
+    /// Addresses that failed recently, tried last until then.
+    down: Mutex<HashMap<String, Instant>>,
+    /// Messages a server took whose receipt has not come yet, with when they were last sent
+    /// (see [`transport::RESEND_AFTER`]).
+    awaiting: Mutex<HashMap<String, (crate::transport::Record, Instant)>>,
 }
 
 /// Loads the identity (creating it on first start) and prunes seen ids older than the window.
@@ -32,10 +67,119 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<Friends>> {
     let oldest = crate::time::now_ms().saturating_sub(crate::trust::replay::MAX_AGE_MS);
     let pruned = trust.store().prune_seen(oldest)?;
     tracing::info!(id = %trust.identity().id, pruned_seen = pruned, "clawlink identity loaded");
-    Ok(Arc::new(Friends {
+    let (replies, replies_rx) = mpsc::unbounded_channel();
+    let friends = Arc::new(Friends {
         trust: Arc::new(trust),
         ingest: ctx.ingest.clone(),
-    }))
+        http: ctx.http.clone(),
+        registry: OnceLock::new(),
+        receipts: broadcast::channel(1024).0,
+        replies,
+        replies_rx: Mutex::new(Some(replies_rx)),
+        down: Mutex::new(HashMap::new()),
+        awaiting: Mutex::new(HashMap::new()),
+    });
+    let opener: Arc<dyn Opener> = friends.clone();
+    ctx.ingest.set_opener(Arc::downgrade(&opener));
+    ctx.tracker.spawn(transport::resend_unconfirmed(
+        friends.clone(),
+        ctx.shutdown.clone(),
+    ));
+    Ok(friends)
+}
+
+impl Friends {
+    /// Lets the friend transport deliver through the other transports.
+    pub fn attach(&self, registry: WeakRegistry) {
+        let _ = self.registry.set(registry);
+    }
+
+    /// Announces a receipt to whoever waits on that message (`send --wait=stored`).
+    pub fn receipt_arrived(&self, id: &str, status: &str) {
+        self.forget(id);
+        let _ = self.receipts.send((id.to_string(), status.to_string()));
+    }
+
+    /// Stops watching message `id` for a late receipt.
+    fn forget(&self, id: &str) {
+        self.awaiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Receipts as they arrive.
+    pub fn subscribe_receipts(&self) -> broadcast::Receiver<(String, String)> {
+        self.receipts.subscribe()
+    }
+
+    /// The latest receipt status of message `id` (hex), if one arrived.
+    pub fn receipt_status(&self, id: &str) -> Option<String> {
+        let id = crate::trust::unhex::<16>(id)?;
+        Some(self.trust.store().receipt(&id).ok()??.status)
+    }
+
+    /// Queues `reply` to be sent through the outbox.
+    pub fn send_reply(&self, reply: Option<Outgoing>, kind: &'static str) {
+        if let Some(o) = reply {
+            let _ = self.replies.send((o, kind));
+        }
+    }
+
+    /// The queue of replies, for the one task that moves them into the outbox.
+    pub fn take_replies(&self) -> Option<mpsc::UnboundedReceiver<Reply>> {
+        self.replies_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+/// Moves queued replies into the outbox until `shutdown` (a reply not yet queued then is
+/// sent again when its envelope is redelivered: the sender retries until it has a receipt).
+pub async fn send_replies(
+    mut replies: mpsc::UnboundedReceiver<Reply>,
+    outbound: crate::transport::Outbound,
+    ttl_secs: u64,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let (out, kind) = tokio::select! {
+            r = replies.recv() => match r {
+                Some(r) => r,
+                None => return,
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        let queued = match transport::record(outbound.store(), &out, kind, ttl_secs) {
+            Ok(record) => outbound.enqueue(record).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = queued {
+            tracing::warn!(error = %e, friend = %out.friend, "a receipt could not be queued");
+        }
+    }
+}
+
+impl Opener for Friends {
+    fn open(&self, msg: NewMessage) -> BoxFuture<'_, crate::store::Result<Stored>> {
+        Box::pin(async move {
+            match open::open(self, msg.message.trim(), &msg.source).await {
+                Ok(h) => {
+                    self.send_reply(h.reply, "receipt");
+                    for o in h.later {
+                        self.send_reply(Some(o), "receipt");
+                    }
+                    Ok(h.stored)
+                }
+                Err(TrustError::Store(e)) => Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, via = %msg.source, "sealed envelope not taken in");
+                    Ok(Stored::Consumed)
+                }
+            }
+        })
+    }
 }
 
 impl StatusSource for Friends {
@@ -55,11 +199,5 @@ impl StatusSource for Friends {
             info,
             ..Default::default()
         }]
-    }
-}
-
-impl Transport for Friends {
-    fn kind(&self) -> &'static str {
-        "friend"
     }
 }

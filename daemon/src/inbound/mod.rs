@@ -7,24 +7,54 @@
 //! after the group-commit fsync), acknowledge the sender second, publish to listeners and the
 //! local agent third. A source that redelivers (same `source_id`) is acknowledged again but
 //! stored once.
+//!
+//! A text that is a sealed envelope (`cle1:` prefix, see `docs/envelope.md`), from any path,
+//! is handed to the [`Opener`] (the trust layer) instead: it checks and decrypts it and stores
+//! the plaintext as `verified: true` from the friend, or takes it in without an entry (a
+//! receipt, a key update, a refusal). A plaintext peer's messages never take that path.
 
 pub mod webhook;
 
 use crate::delivery::Hub;
 use crate::store::inbox::{Inbox, NewMessage, Stored};
 use futures_util::future::join_all;
+use std::sync::{Arc, OnceLock, Weak};
+
+/// The prefix of a sealed envelope's text form.
+pub const ENVELOPE_PREFIX: &str = "cle1:";
+
+/// What takes sealed envelopes in (the trust layer, `crate::friend`).
+pub trait Opener: Send + Sync {
+    /// Checks and opens the envelope in `msg.message`, arrived over `msg.source`; stores a
+    /// message through [`Ingest::store_plain`] and returns what was stored.
+    fn open(
+        &self,
+        msg: NewMessage,
+    ) -> crate::transport::BoxFuture<'_, crate::store::Result<Stored>>;
+}
 
 /// The one way into the inbox. Cheap to clone.
 #[derive(Clone)]
 pub struct Ingest {
     inbox: Inbox,
     hub: Hub,
+    /// Set once the trust layer has started; weak, since the trust layer holds an `Ingest`.
+    opener: Arc<OnceLock<Weak<dyn Opener>>>,
 }
 
 impl Ingest {
     /// Builds the ingest path over the inbox and the fan-out hub.
     pub fn new(inbox: Inbox, hub: Hub) -> Ingest {
-        Ingest { inbox, hub }
+        Ingest {
+            inbox,
+            hub,
+            opener: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Routes sealed envelopes to `opener` from now on (every clone sees it).
+    pub fn set_opener(&self, opener: Weak<dyn Opener>) {
+        let _ = self.opener.set(opener);
     }
 
     /// The inbox behind it.
@@ -38,7 +68,18 @@ impl Ingest {
     }
 
     /// Stores `msg` durably, then publishes it if it is new. Returns only once it is on disk.
+    /// A sealed envelope goes to the [`Opener`] instead.
     pub async fn store(&self, msg: NewMessage) -> crate::store::Result<Stored> {
+        if msg.message.starts_with(ENVELOPE_PREFIX) {
+            if let Some(opener) = self.opener.get().and_then(Weak::upgrade) {
+                return opener.open(msg).await;
+            }
+        }
+        self.store_plain(msg).await
+    }
+
+    /// Stores `msg` as it is (the opener's way in for decrypted messages).
+    pub async fn store_plain(&self, msg: NewMessage) -> crate::store::Result<Stored> {
         let stored = self.inbox.insert_durable(msg).await?;
         if let Stored::New(m) = &stored {
             tracing::debug!(id = m.id, source = %m.source, "message stored");

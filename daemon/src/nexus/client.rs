@@ -304,15 +304,8 @@ impl NexusHttp {
     }
 }
 
-async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-        if out.len() + chunk.len() > MAX_ANSWER {
-            return Err("answer too large".into());
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+async fn read_capped(resp: reqwest::Response) -> Result<Vec<u8>, String> {
+    crate::util::http_client::read_capped(resp, MAX_ANSWER).await
 }
 
 fn describe(server: &str, e: &reqwest::Error) -> String {

@@ -38,7 +38,7 @@ impl Relay {
             let (ids, stored) = self.store_page(&msgs).await.map_err(ApiError::from)?;
             out.extend(stored.into_iter().filter_map(|s| match s {
                 Stored::New(m) => Some(m),
-                Stored::Duplicate(_) => None,
+                Stored::Duplicate(_) | Stored::Consumed => None,
             }));
             let ack = self.http.ack(ident, &ids).await?;
             if ack.status == 404 || a.body["more"].as_bool() != Some(true) {

@@ -38,14 +38,19 @@ pub enum Stored {
     New(InboxMessage),
     /// Already stored earlier under this id.
     Duplicate(u64),
+    /// Taken in without an inbox entry: a sealed envelope that was a receipt, a key update or
+    /// an invite accept, or that was refused (counted by the trust layer). The source is
+    /// acknowledged all the same: delivering it again would change nothing.
+    Consumed,
 }
 
 impl Stored {
-    /// The local id either way.
+    /// The local id (0 for [`Stored::Consumed`]).
     pub fn id(&self) -> u64 {
         match self {
             Stored::New(m) => m.id,
             Stored::Duplicate(id) => *id,
+            Stored::Consumed => 0,
         }
     }
 }

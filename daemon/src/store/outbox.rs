@@ -138,6 +138,7 @@ impl<P> OutboxRecord<P> {
             created_at: crate::time::rfc3339(self.created_ms),
             deadline: crate::time::rfc3339(self.deadline_ms),
             last_error: self.last_error.clone(),
+            peer: None,
         }
     }
 }

@@ -26,8 +26,8 @@ pub mod payload;
 pub mod registry;
 
 pub use lanes::{Attempt, Outbound};
-pub use payload::{GatewaySend, Payload, RelaySend};
-pub use registry::Registry;
+pub use payload::{FriendSend, GatewaySend, Payload, RelaySend};
+pub use registry::{Registry, WeakRegistry};
 
 use crate::inbound::Ingest;
 use crate::live_config::LiveConfig;

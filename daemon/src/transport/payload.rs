@@ -19,6 +19,8 @@ pub enum Payload {
     Relay(RelaySend),
     /// An A2A message or push notification (see `crate::a2a::transport`).
     A2a(crate::a2a::transport::A2aSend),
+    /// A sealed envelope to a friend, over any of its addresses (see `crate::friend::transport`).
+    Friend(FriendSend),
 }
 
 impl Payload {
@@ -28,6 +30,7 @@ impl Payload {
             Payload::Gateway(_) => "gateway",
             Payload::Relay(_) => "relay",
             Payload::A2a(_) => "a2a",
+            Payload::Friend(_) => "friend",
         }
     }
 }
@@ -65,6 +68,18 @@ pub struct RelaySend {
     /// Which of our identities on that relay sends it (default: the latest registered).
     #[serde(default)]
     pub from: Option<String>,
+}
+
+/// A sealed envelope to a friend. The record's id is the envelope's message id, so the
+/// friend's receipt names the record.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FriendSend {
+    /// The friend's name; its addresses are looked up at each attempt (they may change).
+    pub friend: String,
+    /// `message`, `receipt`, `key_update` or `invite_accept`.
+    pub kind: String,
+    /// The `cle1:` text.
+    pub envelope: String,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::{scheme, Transport};
 use crate::status::StatusSource;
 use clawlink::proto::{ApiError, ConnectionRow};
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 #[derive(Clone)]
 struct Entry {
@@ -27,6 +27,12 @@ impl Registry {
     /// An empty registry.
     pub fn new() -> Registry {
         Registry::default()
+    }
+
+    /// A handle that does not keep the transports alive, for a transport that delivers
+    /// through the others (the friend transport carries envelopes over relays).
+    pub fn downgrade(&self) -> WeakRegistry {
+        WeakRegistry(Arc::downgrade(&self.entries))
     }
 
     /// Adds `t`. Call before the registry is shared (clones made earlier do not see it).
@@ -81,6 +87,17 @@ impl Registry {
                 format!("cannot send to {url:?}: expected {}", kinds.join(", ")),
             )
         })
+    }
+}
+
+/// A [`Registry`] that does not own its transports (see [`Registry::downgrade`]).
+#[derive(Clone, Default)]
+pub struct WeakRegistry(Weak<Vec<Entry>>);
+
+impl WeakRegistry {
+    /// The registry, while the daemon runs.
+    pub fn upgrade(&self) -> Option<Registry> {
+        self.0.upgrade().map(|entries| Registry { entries })
     }
 }
 

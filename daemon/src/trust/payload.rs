@@ -75,6 +75,17 @@ pub enum ReceiptStatus {
     Rejected,
 }
 
+impl ReceiptStatus {
+    /// Its wire name: `stored`, `delivered`, `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptStatus::Stored => "stored",
+            ReceiptStatus::Delivered => "delivered",
+            ReceiptStatus::Rejected => "rejected",
+        }
+    }
+}
+
 /// A receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -36,6 +36,18 @@ pub fn error_text(e: reqwest::Error) -> String {
     e.without_url().to_string()
 }
 
+/// Reads an answer body, at most `max` bytes (a peer cannot make us buffer more).
+pub async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(error_text)? {
+        if out.len() + chunk.len() > max {
+            return Err(format!("answer larger than {max} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,3 +68,4 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3600)));
     }
 }
+

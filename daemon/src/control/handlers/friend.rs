@@ -11,8 +11,8 @@
 use super::{json, store_err, Reply};
 use crate::friend::Friends;
 use crate::state::State;
-use crate::store::inbox::NewMessage;
-use crate::trust::engine::{friend_keys, Opened, Outgoing, TrustError};
+use crate::store::inbox::Stored;
+use crate::trust::engine::{friend_keys, Outgoing, TrustError};
 use crate::trust::Trust;
 use clawlink::proto::{
     AcceptReply, ApiError, Count, FriendRequest, FriendView, IdReply, IdRequest, InviteReply,
@@ -24,7 +24,7 @@ const DEFAULT_TTL_SECS: u64 = 15 * 60;
 /// Longest invite validity: 7 days.
 const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 
-fn trust_err(e: TrustError) -> ApiError {
+pub(super) fn trust_err(e: TrustError) -> ApiError {
     match e {
         TrustError::Refused(r) => ApiError::new(r.refusal.code(), r.refusal.to_string()),
         TrustError::Store(e) => store_err(e),
@@ -37,9 +37,13 @@ fn not_found(name: &str) -> ApiError {
         .with_hint("see `clawlink friend list`")
 }
 
-/// This daemon's addresses: registered relay ids and joined Nexus sessions.
+/// This daemon's addresses: its public URL (direct), registered relay ids and joined Nexus
+/// sessions, in that order of preference.
 fn addresses(state: &State) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(url) = state.config().listen.public_url.as_deref() {
+        out.push(format!("{}/envelope", url.trim_end_matches('/')));
+    }
     let relays = state.transport::<crate::relay::Relay>().ok();
     let ids = relays.map(|r| r.store.all().unwrap_or_default());
     for i in ids.unwrap_or_default() {
@@ -126,6 +130,9 @@ pub(super) async fn id(state: &State, r: IdRequest) -> Reply {
         IdRequest::Rotate => {
             let updates = trust.rotate().map_err(trust_err)?;
             trust.store().durable().await.map_err(store_err)?;
+            for u in &updates {
+                queue(state, u, "key_update").await?;
+            }
             let me = trust.identity();
             json(&RotateReply {
                 epoch: me.current.epoch,
@@ -174,6 +181,7 @@ pub(super) async fn friend(state: &State, r: FriendRequest) -> Reply {
                 .accept(&invite, &name, &my_name, addresses(state))
                 .map_err(trust_err)?;
             trust.store().durable().await.map_err(store_err)?;
+            queue(state, &out, "invite_accept").await?;
             let f = trust
                 .store()
                 .friend(&name)
@@ -249,88 +257,33 @@ pub(super) async fn friend(state: &State, r: FriendRequest) -> Reply {
     }
 }
 
-/// Opens an envelope and acts on it: messages go to the inbox (durably) before their
-/// receipt is returned; envelopes released by a key update are opened in turn.
+/// Opens an envelope received by any means (`friend open`, `friend accept-key`): every
+/// check, the message durable in the inbox, and the signed answer returned to the caller.
 pub async fn open(friends: &Friends, text: &str) -> Result<OpenReply, ApiError> {
     let trust = &friends.trust;
-    let mut queue = vec![text.to_string()];
-    let mut first: Option<OpenReply> = None;
-    while let Some(text) = queue.pop() {
-        let reply = match trust.open(&text) {
-            Ok(Opened::Message {
-                friend,
-                sender,
-                id,
-                text,
-                duplicate,
-                receipt,
-            }) => {
-                let mut meta = serde_json::Map::new();
-                meta.insert("verified".into(), true.into());
-                meta.insert("friend".into(), friend.clone().into());
-                meta.insert("envelope_id".into(), id.clone().into());
-                let stored = friends
-                    .ingest
-                    .store(NewMessage {
-                        source: "friend".into(),
-                        source_id: Some(format!("{sender}:{id}")),
-                        from: friend.clone(),
-                        message: text,
-                        meta,
-                    })
-                    .await
-                    .map_err(store_err)?;
-                OpenReply {
-                    outcome: if duplicate { "duplicate" } else { "message" }.into(),
-                    friend: Some(friend),
-                    inbox_id: Some(stored.id()),
-                    status: None,
-                    reply: receipt.map(|o| sealed(trust, o)),
-                }
-            }
-            Ok(Opened::Receipt { friend, status, .. }) => OpenReply {
-                outcome: "receipt".into(),
-                friend: Some(friend),
-                status: serde_json::to_value(status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string)),
-                ..Default::default()
-            },
-            Ok(Opened::KeyUpdated {
-                friend,
-                epoch,
-                released,
-            }) => {
-                queue.extend(released.into_iter().rev());
-                OpenReply {
-                    outcome: "key_update".into(),
-                    friend: Some(friend),
-                    status: Some(format!("epoch {epoch}")),
-                    ..Default::default()
-                }
-            }
-            Ok(Opened::Held { friend }) => OpenReply {
-                outcome: "held".into(),
-                friend: Some(friend),
-                status: Some("key_change_held".into()),
-                ..Default::default()
-            },
-            Ok(Opened::FriendAdded { friend, receipt }) => OpenReply {
-                outcome: "friend_added".into(),
-                friend: Some(friend),
-                reply: receipt.map(|o| sealed(trust, o)),
-                ..Default::default()
-            },
-            Err(TrustError::Refused(r)) => OpenReply {
-                outcome: "rejected".into(),
-                status: Some(r.refusal.code().into()),
-                reply: r.receipt.map(|o| sealed(trust, o)),
-                ..Default::default()
-            },
-            Err(e) => return Err(trust_err(e)),
-        };
-        trust.store().durable().await.map_err(store_err)?;
-        first.get_or_insert(reply);
+    let h = crate::friend::open::open(friends, text, "control")
+        .await
+        .map_err(trust_err)?;
+    for o in h.later {
+        friends.send_reply(Some(o), "receipt");
     }
-    Ok(first.unwrap_or_default())
+    Ok(OpenReply {
+        outcome: h.outcome.into(),
+        friend: h.friend,
+        inbox_id: match h.stored {
+            Stored::Consumed => None,
+            s => Some(s.id()),
+        },
+        status: h.status,
+        reply: h.reply.map(|o| sealed(trust, o)),
+    })
+}
+
+/// Queues `out` (of `kind`) for its friend in the outbox; the friend transport carries it.
+async fn queue(state: &State, out: &Outgoing, kind: &str) -> Result<(), ApiError> {
+    let ttl = state.config().outbox.ttl_secs;
+    let record = crate::friend::transport::record(state.outbound.store(), out, kind, ttl)
+        .map_err(store_err)?;
+    state.outbound.enqueue(record).await.map_err(store_err)?;
+    Ok(())
 }

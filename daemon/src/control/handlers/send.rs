@@ -7,14 +7,21 @@
 //! happened: `delivered` only when the peer said ok; `queued` when the peer is unreachable and
 //! the outbox keeps retrying; `failed` with the peer's reason and what to do otherwise.
 //! No scheme is named here: each transport declares the addresses it accepts.
+//!
+//! `--to NAME` naming a friend (`clawlink friend list`) takes the friend path instead: the
+//! message is sealed to the friend's pinned key and queued for the `friend` transport, which
+//! carries it over the friend's addresses. `delivered` then means *sent* (a server took it);
+//! `wait_for: stored|delivered` also waits for the friend's signed receipt (`peer`).
 
 use super::{json, store_err, Reply};
+use crate::friend::Friends;
 use crate::state::State;
-use crate::transport::{Record, Route, SendRequest};
+use crate::transport::{Record, SendRequest};
 use clawlink::proto::{
     ApiError, Cancelled, DeliveryState, OutboxCancelParams, PingParams, SendParams, SendReply,
 };
 use clawlink::Secret;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest a plain `send` waits for its first attempt before answering `queued`.
@@ -51,6 +58,40 @@ pub(super) async fn send(state: &State, p: SendParams) -> Reply {
             format!("message must be 1..={MAX_MESSAGE} bytes"),
         ));
     }
+    let wait_for = match p.wait_for.as_deref() {
+        None => None,
+        Some(w @ ("sent" | "stored" | "delivered")) => Some(w),
+        Some(other) => {
+            return Err(ApiError::new(
+                "bad_request",
+                format!("--wait={other}: expected sent, stored or delivered"),
+            ))
+        }
+    };
+    let ttl = p.ttl_secs.unwrap_or(state.config().outbox.ttl_secs).max(1);
+    if let Some(friends) = friend_of(state, &p)? {
+        // A friend: sealed to its pinned key, carried over its addresses.
+        let name = p.to.clone().unwrap_or_default();
+        let out = friends
+            .trust
+            .seal_message(&name, &p.message)
+            .map_err(super::friend::trust_err)?;
+        friends.trust.store().durable().await.map_err(store_err)?;
+        let record = crate::friend::transport::record(state.outbound.store(), &out, "message", ttl)
+            .map_err(store_err)?;
+        let receipt = match wait_for {
+            Some(w @ ("stored" | "delivered")) => Some((friends, w)),
+            _ => None,
+        };
+        return enqueue(state, record, ttl, p.wait || wait_for.is_some(), receipt).await;
+    }
+    if matches!(wait_for, Some("stored" | "delivered")) {
+        return Err(ApiError::new(
+            "bad_request",
+            "--wait=stored and --wait=delivered need a friend's signed receipt; use --wait for other peers",
+        )
+        .with_hint("see `clawlink friend list`"));
+    }
     let (to, url, token) = address(state, &p.to, &p.url, &p.token)?;
     let transport = state.transports.for_address(&url)?;
     let route = transport.route(&SendRequest {
@@ -58,25 +99,12 @@ pub(super) async fn send(state: &State, p: SendParams) -> Reply {
         token,
         params: &p,
     })?;
-    enqueue(state, to, transport.kind(), route, p.ttl_secs, p.wait).await
-}
-
-/// Queues `route` and reports the first attempt (or the final state with `wait`).
-async fn enqueue(
-    state: &State,
-    to: String,
-    transport: &'static str,
-    route: Route,
-    ttl_secs: Option<u64>,
-    wait: bool,
-) -> Reply {
     let now = crate::time::now_ms();
-    let ttl = ttl_secs.unwrap_or(state.config().outbox.ttl_secs).max(1);
     let record = Record {
         seq: state.outbound.store().next_seq().map_err(store_err)?,
         id: new_id(),
         to,
-        transport: transport.to_string(),
+        transport: transport.kind().to_string(),
         target: route.target,
         payload: route.payload,
         state: DeliveryState::Queued,
@@ -86,15 +114,55 @@ async fn enqueue(
         done_ms: None,
         last_error: None,
     };
-    let (id, target) = (record.id.clone(), record.target.clone());
+    enqueue(state, record, ttl, p.wait || wait_for.is_some(), None).await
+}
+
+/// The friend `--to` names (friends come before contacts of the same name), if any.
+fn friend_of(state: &State, p: &SendParams) -> Result<Option<Arc<Friends>>, ApiError> {
+    let (Some(name), None) = (&p.to, &p.url) else {
+        return Ok(None);
+    };
+    let Ok(friends) = state.transport::<Friends>() else {
+        return Ok(None);
+    };
+    let known = friends.trust.store().friend(name).map_err(store_err)?;
+    Ok(known.map(|_| friends))
+}
+
+/// How far a receipt status goes: `stored` < `delivered`; `rejected` ends the wait.
+fn reached(status: &str, want: &str) -> bool {
+    match status {
+        "rejected" | "delivered" => true,
+        "stored" => want == "stored",
+        _ => false,
+    }
+}
+
+/// Queues `record` and reports the first attempt, or with `wait` its final state, and with
+/// `receipt` (a friend's message) the signed receipt asked for.
+async fn enqueue(
+    state: &State,
+    record: Record,
+    ttl: u64,
+    wait: bool,
+    receipt: Option<(Arc<Friends>, &str)>,
+) -> Reply {
+    // Subscribed before anything is sent: a receipt cannot arrive unseen.
+    let mut receipts = receipt.as_ref().map(|(f, _)| f.subscribe_receipts());
+    let (id, target, transport) = (
+        record.id.clone(),
+        record.target.clone(),
+        record.transport.clone(),
+    );
     let mut rx = state.outbound.enqueue(record).await.map_err(store_err)?;
     let mut reply = SendReply {
         id: id.clone(),
         state: DeliveryState::Queued,
-        transport: transport.to_string(),
+        transport,
         target,
         attempts: 0,
         error: None,
+        peer: None,
     };
     let first = tokio::time::sleep(if wait {
         Duration::from_secs(ttl + 5)
@@ -110,11 +178,30 @@ async fn enqueue(
                     reply.attempts = a.attempts;
                     reply.error = a.error;
                     if !wait || a.state != DeliveryState::Queued {
-                        return json(&reply);
+                        break;
                     }
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return json(&reply),
+            },
+            _ = &mut first => return json(&reply),
+            _ = state.shutdown.cancelled() => return json(&reply),
+        }
+    }
+    let (Some((friends, want)), Some(receipts), DeliveryState::Delivered) =
+        (receipt, receipts.as_mut(), reply.state)
+    else {
+        return json(&reply);
+    };
+    loop {
+        reply.peer = friends.receipt_status(&id);
+        if reply.peer.as_deref().is_some_and(|s| reached(s, want)) {
+            return json(&reply);
+        }
+        tokio::select! {
+            r = receipts.recv() => match r {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => return json(&reply),
             },
             _ = &mut first => return json(&reply),
@@ -148,13 +235,20 @@ pub(super) async fn ping(state: &State, p: PingParams) -> Reply {
 }
 
 pub(super) fn outbox(state: &State) -> Reply {
+    let friends = state.transport::<Friends>().ok();
     let list: Vec<_> = state
         .outbound
         .store()
         .all()
         .map_err(store_err)?
         .iter()
-        .map(|r| r.entry())
+        .map(|r| {
+            let mut e = r.entry();
+            if r.transport == "friend" {
+                e.peer = friends.as_ref().and_then(|f| f.receipt_status(&r.id));
+            }
+            e
+        })
         .collect();
     json(&list)
 }
