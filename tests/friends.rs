@@ -286,3 +286,52 @@ fn a_friend_reaches_a_daemon_directly_without_its_token_and_forgeries_are_refuse
     let r = a.post_message(&serde_json::json!({"from": "x", "message": "plain"}));
     assert_eq!(r.status().as_u16(), 401);
 }
+
+#[test]
+fn friends_in_a_nexus_session_talk_sealed_and_the_server_stores_only_ciphertext() {
+    use clawlink_tests::nexus::{field, NexusServer};
+    let srv = NexusServer::start(&[]);
+    let for_srv = || {
+        let mut d = Daemon::new();
+        d.write_config(&format!(
+            "[nexus]\nurl = \"{}\"\npoll_interval_secs = 1\n",
+            srv.url()
+        ));
+        d.spawn();
+        d
+    };
+    let (a, b) = (for_srv(), for_srv());
+    let created = a.ctl_json(&["nexus", "create", "--creator-agent-id", "alice"]);
+    let sid = field(&created, "sessionId");
+    let code = field(&a.ctl_json(&["nexus", "pair", &sid]), "code");
+    b.ctl_json(&["nexus", "claim", &code, "--agent-id", "bob"]);
+    // No --via: A's joined session is its address, and B's accept names B's.
+    let ids = a.ctl_json(&["id"]);
+    let addresses = ids["addresses"].to_string();
+    assert!(addresses.contains(&sid), "{ids}");
+    befriend(&a, &b, ("alice", "bob"), &[]);
+
+    for (from, to, name, text) in [
+        (&b, &a, "alice", "meet by the old mill 5d1e"),
+        (&a, &b, "bob", "bring the blue lantern 0b7c"),
+    ] {
+        let (code, sent) = ctl_any(from, &["send", "--to", name, "--message", text, "--wait=stored"]);
+        assert_eq!((code, sent["peer"].as_str()), (Some(0), Some("stored")), "{sent}");
+        let got = from_friends(to);
+        let m = got
+            .iter()
+            .find(|m| m["message"] == text)
+            .unwrap_or_else(|| panic!("{text:?} not in {got:?}"));
+        assert_eq!(m["meta"]["via"], "nexus");
+        assert_eq!(m["meta"]["verified"], true);
+    }
+    // The session's plaintext inbox entries are only the server's greeting, if any: the
+    // envelopes were opened, not stored as text.
+    let nexus_texts = a.ctl_json(&["inbox", "--source", "nexus"]);
+    assert!(
+        !nexus_texts.to_string().contains("cle1:"),
+        "{nexus_texts}"
+    );
+    assert!(nowhere_in(&srv.data_dir, "old mill") > 0);
+    nowhere_in(&srv.data_dir, "blue lantern");
+}

@@ -43,6 +43,33 @@ pub enum ContactsCmd {
     },
 }
 
+/// What a gateway token grants, said once when one is saved for another machine's gateway.
+const GATEWAY_TOKEN_WARNING: &str = "warning: a gateway token gives full control of that OpenClaw gateway \
+(its operator.admin scope: it can run the agent, read sessions and change settings), far more than \
+\"may send me a message\". Between clawlink daemons, prefer friends: `clawlink friend invite` / \
+`clawlink friend accept` need no token and seal every message end to end (see README, Friends).";
+
+/// A `ws://`/`wss://` URL whose host is not this machine (loopback is the user's own gateway).
+fn gateway_of_another_machine(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"))
+    else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
 #[derive(Args)]
 pub struct ImportArgs {
     /// The seed skill's directory (holding contacts.json and/or relay-config.json). A contact
@@ -98,6 +125,9 @@ pub fn contacts(ctx: &Ctx, c: ContactsCmd) -> Result<ExitCode, ClientError> {
                 return Ok(ExitCode::SUCCESS);
             }
             let url = url.unwrap_or_default();
+            if !token.is_empty() && gateway_of_another_machine(&url) {
+                eprintln!("{GATEWAY_TOKEN_WARNING}");
+            }
             let v: ContactView = ctx.connect()?.call(
                 &Request::ContactsAdd(NewContact {
                     name,
@@ -246,4 +276,19 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<ExitCode, ClientError> {
         &format!("imported {} contacts{relay}{nexus}", r.contacts),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gateway_of_another_machine as other;
+
+    #[test]
+    fn only_other_machines_gateways_get_the_token_warning() {
+        assert!(other("ws://192.168.1.50:18789"));
+        assert!(other("wss://claw.example/path"));
+        assert!(!other("ws://127.0.0.1:18789"));
+        assert!(!other("ws://localhost:18789"));
+        assert!(!other("ws://[::1]:18789"));
+        assert!(!other("relay://r.example:3900/bob"));
+    }
 }

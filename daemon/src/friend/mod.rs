@@ -164,6 +164,10 @@ pub async fn send_replies(
 impl Opener for Friends {
     fn open(&self, msg: NewMessage) -> BoxFuture<'_, crate::store::Result<Stored>> {
         Box::pin(async move {
+            // Our own envelope echoed by a Nexus session: nothing to open.
+            if msg.meta.get("own") == Some(&serde_json::Value::Bool(true)) {
+                return Ok(Stored::Consumed);
+            }
             match open::open(self, msg.message.trim(), &msg.source).await {
                 Ok(h) => {
                     self.send_reply(h.reply, "receipt");
