@@ -211,14 +211,10 @@ fn a_friend_on_two_relays_gets_every_message_once_when_one_relay_dies() {
         assert!(matches!(code, Some(0) | Some(3)), "{sent}");
         ids.insert(s(&sent, "id"), text);
     }
-    let got = wait_for(
-        "every message at B",
-        Duration::from_secs(90),
-        || {
-            let got = from_friends(&b);
-            (got.len() >= total).then_some(got)
-        },
-    );
+    let got = wait_for("every message at B", Duration::from_secs(90), || {
+        let got = from_friends(&b);
+        (got.len() >= total).then_some(got)
+    });
     let mut texts: Vec<String> = got.iter().map(|m| s(m, "message")).collect();
     texts.sort();
     let mut want: Vec<String> = ids.values().cloned().collect();
@@ -252,9 +248,20 @@ fn a_friend_reaches_a_daemon_directly_without_its_token_and_forgeries_are_refuse
 
     let (code, sent) = ctl_any(
         &b,
-        &["send", "--to", "alice", "--message", "straight to you", "--wait=stored"],
+        &[
+            "send",
+            "--to",
+            "alice",
+            "--message",
+            "straight to you",
+            "--wait=stored",
+        ],
     );
-    assert_eq!((code, sent["peer"].as_str()), (Some(0), Some("stored")), "{sent}");
+    assert_eq!(
+        (code, sent["peer"].as_str()),
+        (Some(0), Some("stored")),
+        "{sent}"
+    );
     let got = from_friends(&a);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["meta"]["via"], "http");
@@ -262,7 +269,11 @@ fn a_friend_reaches_a_daemon_directly_without_its_token_and_forgeries_are_refuse
 
     let http = reqwest::blocking::Client::new();
     let post = |body: String| {
-        let r = http.post(&direct).body(body).send().expect("POST /envelope");
+        let r = http
+            .post(&direct)
+            .body(body)
+            .send()
+            .expect("POST /envelope");
         let status = r.status().as_u16();
         (status, r.json::<Value>().unwrap_or_default())
     };
@@ -276,7 +287,14 @@ fn a_friend_reaches_a_daemon_directly_without_its_token_and_forgeries_are_refuse
     let (status, body) = post(String::from_utf8(bytes).unwrap_or_default());
     assert_eq!(status, 403, "{body}");
     let c = Daemon::start();
-    let inv = c.ctl_json(&["friend", "invite", "--name", "x", "--via", "relay://127.0.0.1:9/c"]);
+    let inv = c.ctl_json(&[
+        "friend",
+        "invite",
+        "--name",
+        "x",
+        "--via",
+        "relay://127.0.0.1:9/c",
+    ]);
     b.ctl_json(&["friend", "accept", &s(&inv, "invite"), "--name", "carol"]);
     let stranger = b.ctl_json(&["friend", "seal", "carol", "--message", "not for alice"]);
     let (status, body) = post(s(&stranger, "envelope"));
@@ -315,8 +333,15 @@ fn friends_in_a_nexus_session_talk_sealed_and_the_server_stores_only_ciphertext(
         (&b, &a, "alice", "meet by the old mill 5d1e"),
         (&a, &b, "bob", "bring the blue lantern 0b7c"),
     ] {
-        let (code, sent) = ctl_any(from, &["send", "--to", name, "--message", text, "--wait=stored"]);
-        assert_eq!((code, sent["peer"].as_str()), (Some(0), Some("stored")), "{sent}");
+        let (code, sent) = ctl_any(
+            from,
+            &["send", "--to", name, "--message", text, "--wait=stored"],
+        );
+        assert_eq!(
+            (code, sent["peer"].as_str()),
+            (Some(0), Some("stored")),
+            "{sent}"
+        );
         let got = from_friends(to);
         let m = got
             .iter()
@@ -328,10 +353,7 @@ fn friends_in_a_nexus_session_talk_sealed_and_the_server_stores_only_ciphertext(
     // The session's plaintext inbox entries are only the server's greeting, if any: the
     // envelopes were opened, not stored as text.
     let nexus_texts = a.ctl_json(&["inbox", "--source", "nexus"]);
-    assert!(
-        !nexus_texts.to_string().contains("cle1:"),
-        "{nexus_texts}"
-    );
+    assert!(!nexus_texts.to_string().contains("cle1:"), "{nexus_texts}");
     assert!(nowhere_in(&srv.data_dir, "old mill") > 0);
     nowhere_in(&srv.data_dir, "blue lantern");
 }

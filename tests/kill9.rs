@@ -2,7 +2,8 @@
 //! inbound path, repeated across seeds:
 //!
 //! - webhook → agent daemon (the daemon is killed);
-//! - daemon A → `clawlinkd relay-server` → daemon B (A, the relay, or B is killed);
+//! - daemon A → `clawlinkd relay-server` → daemon B (A, the relay, or B is killed), with
+//!   plaintext and again with sealed envelopes between friends;
 //! - Nexus sender → `clawlinkd nexus-server` → polling daemon B (the server or B is killed).
 //!
 //! Several senders stream concurrently; a controller kills a process, chosen by the seed, each
@@ -13,7 +14,7 @@
 //! message, since nothing was sent.
 
 use clawlink::client::Client;
-use clawlink::proto::{RelayRequest, Request};
+use clawlink::proto::{RelayRequest, Request, SendParams};
 use clawlink_tests::daemon::Daemon;
 use clawlink_tests::nexus::NexusServer;
 use clawlink_tests::relay::RelayServer;
@@ -30,6 +31,14 @@ fn messages() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000)
+}
+/// Messages per sealed stream (`CLAWLINK_KILL9_SEALED_MESSAGES=N`): each costs a seal, an open
+/// and a signed receipt back, so the default is shorter to fit CI.
+fn sealed_messages() -> usize {
+    std::env::var("CLAWLINK_KILL9_SEALED_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
 }
 const SENDERS: usize = 4;
 /// Seeds CI runs; `CLAWLINK_KILL9_SEEDS=1,2,3,...` runs others (for longer fault runs).
@@ -63,8 +72,8 @@ impl Rng {
     }
     /// Sends between two kills: 8% to 32% of the stream (800 to 3,200 of 10,000), so a
     /// stream sees about five.
-    fn gap(&mut self) -> usize {
-        let n = messages() as u64;
+    fn gap(&mut self, n: usize) -> usize {
+        let n = n as u64;
         (n * 8 / 100 + self.below((n * 24 / 100).max(1))) as usize
     }
 }
@@ -82,12 +91,13 @@ enum Ack {
 /// One sender's messages in send order, each with whether it was acknowledged.
 type Sent = Vec<(String, bool)>;
 
-/// Runs `SENDERS` threads of `messages() / SENDERS` messages each through `send`, calling `kill`
+/// Runs `SENDERS` threads of `total / SENDERS` messages each through `send`, calling `kill`
 /// at seeded points with a victim number: the processes of a path take turns, starting from a
 /// seeded one, so every seed kills each of them. Returns what each sender sent and how often
 /// each process was killed.
 fn stream(
     seed: u64,
+    total: usize,
     send: impl Fn(usize, &str) -> Ack + Sync,
     mut kill: impl FnMut(usize) -> &'static str,
 ) -> (Vec<Sent>, BTreeMap<&'static str, u32>) {
@@ -101,7 +111,7 @@ fn stream(
                 let (send, done, finished) = (&send, &done, &finished);
                 scope.spawn(move || {
                     let mut mine = Sent::new();
-                    for i in 0..messages() / SENDERS {
+                    for i in 0..total / SENDERS {
                         let text = format!("seed{seed}-s{s}-{i:05}");
                         loop {
                             match send(s, &text) {
@@ -121,13 +131,13 @@ fn stream(
                 })
             })
             .collect();
-        let mut next = rng.gap();
+        let mut next = rng.gap(total);
         let mut victim = rng.below(6) as usize;
         while finished.load(Ordering::Relaxed) < SENDERS {
             if done.load(Ordering::Relaxed) >= next {
                 *kills.entry(kill(victim)).or_insert(0) += 1;
                 victim += 1;
-                next += rng.gap();
+                next += rng.gap(total);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -223,6 +233,23 @@ fn settle(d: &Daemon, sent: &[Sent]) -> Vec<String> {
     inbox_texts(d)
 }
 
+/// The bytes of every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.push(bytes);
+            }
+        }
+    }
+    out
+}
+
 fn quiet_daemon() -> Daemon {
     let mut d = Daemon::new();
     d.env.push(("RUST_LOG".into(), "info".into()));
@@ -248,7 +275,7 @@ fn webhook_stream_with_daemon_kills() {
                 _ => Ack::Retry,
             }
         };
-        let (sent, kills) = stream(seed, send, |_| {
+        let (sent, kills) = stream(seed, messages(), send, |_| {
             d.kill9();
             d.spawn();
             "daemon"
@@ -281,6 +308,43 @@ fn outbox_drained(d: &Daemon) {
 
 #[test]
 fn relay_stream_with_sender_relay_and_recipient_kills() {
+    relay_stream(false);
+}
+
+/// The same stream as friends: every message sealed by A, carried by the relay as ciphertext,
+/// opened by B and answered with a signed receipt.
+#[test]
+fn sealed_envelopes_survive_kills_of_sender_server_and_recipient() {
+    relay_stream(true);
+}
+
+/// A invites B (named `bob`), B accepts (naming A `alice`) over the relay; returns once both
+/// sides have pinned each other.
+fn befriend(a: &Daemon, b: &Daemon) {
+    let inv = a.ctl_json(&["friend", "invite", "--name", "bob"]);
+    let invite = inv["invite"].as_str().unwrap_or_default();
+    b.ctl_json(&["friend", "accept", invite, "--name", "alice"]);
+    wait_for("the friendship confirmed", Duration::from_secs(30), || {
+        let pinned = |d: &Daemon, name: &str| {
+            d.ctl_json(&["friend", "list"]).as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|f| f["name"] == name && f["confirmed"] == true)
+            })
+        };
+        (a.ctl_json(&["friend", "list"])
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+            && pinned(b, "alice"))
+        .then_some(())
+    });
+}
+
+fn relay_stream(sealed: bool) {
+    let total = if sealed {
+        sealed_messages()
+    } else {
+        messages()
+    };
     for seed in seeds() {
         let mut relay = RelayServer::start(&["--id-rate", "0", "--queue-cap", "100000"]);
         let (mut a, mut b) = (quiet_daemon(), quiet_daemon());
@@ -299,6 +363,10 @@ fn relay_stream_with_sender_relay_and_recipient_kills() {
             ]);
         }
         relay_connected(&b);
+        relay_connected(&a);
+        if sealed {
+            befriend(&a, &b);
+        }
         let socket = a.socket.clone();
         // Each sender keeps one control connection, as an agent driving clawlink would.
         let conns: Vec<std::sync::Mutex<Option<Client>>> =
@@ -314,12 +382,20 @@ fn relay_stream_with_sender_relay_and_recipient_kills() {
             let Some(c) = slot.as_mut() else {
                 return Ack::Retry;
             };
-            let req = Request::Relay(RelayRequest::Send {
-                relay: None,
-                to: "bob".into(),
-                message: text.into(),
-                wait: false,
-            });
+            let req = if sealed {
+                Request::Send(SendParams {
+                    to: Some("bob".into()),
+                    message: text.into(),
+                    ..Default::default()
+                })
+            } else {
+                Request::Relay(RelayRequest::Send {
+                    relay: None,
+                    to: "bob".into(),
+                    message: text.into(),
+                    wait: false,
+                })
+            };
             match c.call_raw(&req, Some(Duration::from_secs(60))) {
                 // delivered, or queued: durably in A's outbox, which owes its delivery.
                 Ok(v) if v["state"] == "delivered" || v["state"] == "queued" => Ack::Yes,
@@ -330,7 +406,7 @@ fn relay_stream_with_sender_relay_and_recipient_kills() {
                 }
             }
         };
-        let (sent, kills) = stream(seed, send, |victim| match victim % 3 {
+        let (sent, kills) = stream(seed, total, send, |victim| match victim % 3 {
             0 => {
                 a.kill9();
                 a.spawn();
@@ -349,7 +425,24 @@ fn relay_stream_with_sender_relay_and_recipient_kills() {
         });
         outbox_drained(&a);
         let inbox = settle(&b, &sent);
-        check("A → relay → B", seed, &kills, &sent, &inbox);
+        let path = if sealed {
+            "A → relay → B, sealed"
+        } else {
+            "A → relay → B"
+        };
+        check(path, seed, &kills, &sent, &inbox);
+        if sealed {
+            // Verified from the friend, and the relay never held the text.
+            let from_friend = b.ctl_json(&["inbox", "--source", "friend", "--limit", "5"]);
+            assert!(from_friend
+                .as_array()
+                .is_some_and(|l| !l.is_empty() && l.iter().all(|m| m["meta"]["verified"] == true)));
+            let first = &sent[0][0].0;
+            let leaked = walk(&relay.data_dir)
+                .iter()
+                .any(|bytes| bytes.windows(first.len()).any(|w| w == first.as_bytes()));
+            assert!(!leaked, "the relay's data dir holds plaintext {first:?}");
+        }
     }
 }
 
@@ -401,7 +494,7 @@ fn nexus_stream_with_server_and_poller_kills() {
                 Err(_) => Ack::Unknown,
             }
         };
-        let (sent, kills) = stream(seed, send, |victim| {
+        let (sent, kills) = stream(seed, messages(), send, |victim| {
             if victim % 2 == 0 {
                 srv.kill9();
                 srv.spawn();

@@ -47,12 +47,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 /// Starts every transport. Adding a transport: one line here (and its folder).
 pub fn transports(ctx: &Context) -> anyhow::Result<Registry> {
     let mut r = Registry::new();
+    // First: it opens the sealed envelopes the others receive, from their first message on.
+    let friends = crate::friend::start(ctx)?;
+    r.add(friends.clone());
     r.add(crate::gateway::start(ctx)?);
     r.add(crate::relay::start(ctx)?);
     r.add(crate::nexus::start(ctx)?);
     r.add(crate::a2a::start(ctx)?);
-    let friends = crate::friend::start(ctx)?;
-    r.add(friends.clone());
     // The friend transport carries envelopes over the others (weakly: no ownership cycle).
     friends.attach(r.downgrade());
     Ok(r)

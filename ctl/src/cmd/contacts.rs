@@ -44,7 +44,8 @@ pub enum ContactsCmd {
 }
 
 /// What a gateway token grants, said once when one is saved for another machine's gateway.
-const GATEWAY_TOKEN_WARNING: &str = "warning: a gateway token gives full control of that OpenClaw gateway \
+const GATEWAY_TOKEN_WARNING: &str =
+    "warning: a gateway token gives full control of that OpenClaw gateway \
 (its operator.admin scope: it can run the agent, read sessions and change settings), far more than \
 \"may send me a message\". Between clawlink daemons, prefer friends: `clawlink friend invite` / \
 `clawlink friend accept` need no token and seal every message end to end (see README, Friends).";

@@ -104,11 +104,20 @@ fn report_receipt(ctx: &Ctx, r: &SendReply, want: &str) -> ExitCode {
             ExitCode::FAILURE,
             format!("{} rejected the message (id {})", r.target, r.id),
         ),
-        "delivered" => (ExitCode::SUCCESS, format!("{} {peer} it (id {})", r.target, r.id)),
-        "stored" if want == "stored" => (ExitCode::SUCCESS, format!("{} {peer} it (id {})", r.target, r.id)),
+        "delivered" => (
+            ExitCode::SUCCESS,
+            format!("{} {peer} it (id {})", r.target, r.id),
+        ),
+        "stored" if want == "stored" => (
+            ExitCode::SUCCESS,
+            format!("{} {peer} it (id {})", r.target, r.id),
+        ),
         _ => (
             ExitCode::from(EXIT_QUEUED),
-            format!("sent (id {}), but {} has not confirmed it {want} yet; see `clawlink outbox`", r.id, r.target),
+            format!(
+                "sent (id {}), but {} has not confirmed it {want} yet; see `clawlink outbox`",
+                r.id, r.target
+            ),
         ),
     };
     if !ctx.json {

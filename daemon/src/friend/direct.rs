@@ -20,8 +20,8 @@
 //! in the answer, not through the outbox.
 
 use super::Friends;
-use crate::trust::envelope::{MAX_TEXT, PREFIX};
 use crate::trust::engine::TrustError;
+use crate::trust::envelope::{MAX_TEXT, PREFIX};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

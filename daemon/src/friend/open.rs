@@ -35,7 +35,11 @@ pub async fn open(friends: &Friends, text: &str, via: &str) -> Result<Handled, T
     let mut later = Vec::new();
     while let Some(text) = queue.pop() {
         let h = one(friends, &text, via, &mut queue).await?;
-        friends.trust.store().durable().await?;
+        // A message's fsync (the inbox's, same store) already covered the seen id; a receipt
+        // lost in a crash only costs a resend. Everything else is made durable here.
+        if !matches!(h.outcome, "message" | "duplicate" | "receipt") {
+            friends.trust.store().durable().await?;
+        }
         match &first {
             None => first = Some(h),
             Some(_) => later.extend(h.reply),
@@ -123,24 +127,16 @@ async fn one(
                 None,
             )
         }
-        Ok(Opened::Held { friend }) => handled(
-            "held",
-            Some(friend),
-            Some("key_change_held".into()),
-            None,
-        ),
+        Ok(Opened::Held { friend }) => {
+            handled("held", Some(friend), Some("key_change_held".into()), None)
+        }
         Ok(Opened::FriendAdded { friend, receipt }) => {
             tracing::info!(%friend, via, "friend added by invite accept");
             handled("friend_added", Some(friend), None, receipt)
         }
         Err(TrustError::Refused(r)) => {
             tracing::warn!(code = r.refusal.code(), via, "sealed envelope refused");
-            handled(
-                "rejected",
-                None,
-                Some(r.refusal.code().into()),
-                r.receipt,
-            )
+            handled("rejected", None, Some(r.refusal.code().into()), r.receipt)
         }
         Err(e) => return Err(e),
     })

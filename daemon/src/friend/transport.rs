@@ -30,7 +30,7 @@
 
 use super::Friends;
 use crate::transport::{
-    BoxFuture, FriendSend, Outcome, OutboxStore, Payload, Record, SendRequest, Transport,
+    BoxFuture, FriendSend, OutboxStore, Outcome, Payload, Record, SendRequest, Transport,
 };
 use crate::trust::engine::Outgoing;
 use clawlink::proto::{ApiError, DeliveryState, SendParams};
@@ -297,10 +297,7 @@ pub async fn resend_unconfirmed(
         }
         let now_ms = crate::time::now_ms();
         let due: Vec<Record> = {
-            let mut awaiting = friends
-                .awaiting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut awaiting = friends.awaiting.lock().unwrap_or_else(|p| p.into_inner());
             awaiting.retain(|_, (r, _)| r.deadline_ms > now_ms);
             awaiting
                 .values()

@@ -68,4 +68,3 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3600)));
     }
 }
-

@@ -76,7 +76,6 @@ pub(super) async fn send(state: &State, p: SendParams) -> Reply {
             .trust
             .seal_message(&name, &p.message)
             .map_err(super::friend::trust_err)?;
-        friends.trust.store().durable().await.map_err(store_err)?;
         let record = crate::friend::transport::record(state.outbound.store(), &out, "message", ttl)
             .map_err(store_err)?;
         let receipt = match wait_for {
