@@ -330,3 +330,85 @@ fn a_truncated_or_edited_audit_log_fails_verify() {
         "{v}"
     );
 }
+
+/// A plain daemon that friends reach directly (`[listen] public_url`), befriended with `b`
+/// through `b`'s direct endpoint: `b` names it `alice`, it names `b` `bob`.
+fn friend_of(b: &Daemon) -> Daemon {
+    let mut a = Daemon::new();
+    a.spawn();
+    a.write_config(&format!("[listen]\npublic_url = \"http://{}\"\n", a.listen));
+    assert!(a.stop());
+    a.spawn();
+    let via = format!("http://{}/envelope", b.listen);
+    let inv = b.ctl_json(&["friend", "invite", "--name", "alice", "--via", &via]);
+    let invite = inv["invite"].as_str().unwrap_or_default().to_string();
+    a.ctl_json(&["friend", "accept", &invite, "--name", "bob"]);
+    wait_for("the friendship confirmed", Duration::from_secs(30), || {
+        a.ctl_json(&["friend", "list"])
+            .as_array()?
+            .iter()
+            .any(|f| f["name"] == "bob" && f["confirmed"] == true)
+            .then_some(())
+    });
+    a
+}
+
+/// `clawlink send --to bob --message TEXT --wait=delivered --json` at `a`: exit code and reply.
+fn send_waiting_delivered(a: &Daemon, text: &str) -> (Option<i32>, Value) {
+    let out = a.ctl(&[
+        "send",
+        "--to",
+        "bob",
+        "--message",
+        text,
+        "--wait=delivered",
+        "--ttl",
+        "300",
+        "--json",
+    ]);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    (out.status.code(), v)
+}
+
+#[test]
+fn a_friend_blocked_by_policy_gets_a_signed_rejected_receipt() {
+    let b = offline_daemon("");
+    let a = friend_of(&b);
+    b.ctl_json(&["policy", "set", "friend:alice", "block"]);
+    let msg = unique("blocked-friend");
+    let (code, sent) = send_waiting_delivered(&a, &msg);
+    assert_eq!(
+        (code, sent["peer"].as_str()),
+        (Some(1), Some("rejected")),
+        "{sent}"
+    );
+    let rec = wait_audit(&b, "blocked", 1);
+    assert_eq!(rec[0]["sender"], "friend:alice");
+    let outbox = a.ctl_json(&["outbox"]);
+    assert!(
+        outbox.to_string().contains("\"peer\":\"rejected\""),
+        "{outbox}"
+    );
+}
+
+#[test]
+fn a_friend_delivered_to_the_agent_gets_a_signed_delivered_receipt() {
+    let b = daemon("system-event", "");
+    let a = friend_of(&b);
+    let msg = unique("delivered-friend");
+    let (code, sent) = send_waiting_delivered(&a, &msg);
+    assert_eq!(
+        (code, sent["peer"].as_str()),
+        (Some(0), Some("delivered")),
+        "{sent}"
+    );
+    // The receipt came after the agent's gateway took it: the model gets the turn.
+    let turn = wait_for("the model sees the message", TURN, || {
+        turns_with(&msg).pop()
+    });
+    let w = wrapped(&turn).unwrap_or_default();
+    assert!(w.contains("from \"alice\" via friend (verified"), "{w}");
+    assert_no_main_session_has(&msg);
+}

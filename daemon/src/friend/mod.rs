@@ -162,6 +162,27 @@ pub async fn send_replies(
 }
 
 impl Opener for Friends {
+    fn answer(
+        &self,
+        msg: &clawlink::proto::InboxMessage,
+        status: crate::trust::payload::ReceiptStatus,
+        reason: Option<&str>,
+    ) {
+        let (Some(friend), Some(id)) = (
+            msg.meta.get("friend").and_then(serde_json::Value::as_str),
+            msg.meta
+                .get("envelope_id")
+                .and_then(serde_json::Value::as_str),
+        ) else {
+            return;
+        };
+        match self.trust.answer(friend, id, status, reason) {
+            Ok(o) => self.send_reply(Some(o), "receipt"),
+            // A friend removed since: nobody to tell.
+            Err(e) => tracing::debug!(error = %e, "no receipt sent"),
+        }
+    }
+
     fn open(&self, msg: NewMessage) -> BoxFuture<'_, crate::store::Result<Stored>> {
         Box::pin(async move {
             // Our own envelope echoed by a Nexus session: nothing to open.

@@ -70,6 +70,7 @@ struct Shown {
 pub struct LocalAgent {
     shown: Mutex<Shown>,
     inbox: Inbox,
+    ingest: crate::inbound::Ingest,
     db: crate::store::Db,
     policy: crate::policy::Engine,
     pool: Pool,
@@ -120,6 +121,7 @@ pub fn start(ctx: &Context, pool: Pool) -> Option<Arc<LocalAgent>> {
             ..Shown::default()
         }),
         inbox,
+        ingest: ctx.ingest.clone(),
         db: ctx.db.clone(),
         policy: ctx.policy.clone(),
         pool,
@@ -219,6 +221,7 @@ async fn deliver_batch(status: &LocalAgent) -> Result<bool, GatewayError> {
         hooks,
         pool: &status.pool,
         inbox: &status.inbox,
+        ingest: &status.ingest,
         db: &status.db,
         engine: &status.policy,
     };

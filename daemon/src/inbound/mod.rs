@@ -17,6 +17,8 @@ pub mod webhook;
 
 use crate::delivery::Hub;
 use crate::store::inbox::{Inbox, NewMessage, Stored};
+use crate::trust::payload::ReceiptStatus;
+use clawlink::proto::InboxMessage;
 use futures_util::future::join_all;
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -31,6 +33,10 @@ pub trait Opener: Send + Sync {
         &self,
         msg: NewMessage,
     ) -> crate::transport::BoxFuture<'_, crate::store::Result<Stored>>;
+
+    /// Tells the sender of `msg` (when it came sealed from a friend) what became of it, with
+    /// a signed receipt: `delivered` (our agent has it) or `rejected` (our policy refused it).
+    fn answer(&self, msg: &InboxMessage, status: ReceiptStatus, reason: Option<&str>);
 }
 
 /// The one way into the inbox. Cheap to clone.
@@ -65,6 +71,17 @@ impl Ingest {
     /// The fan-out hub behind it.
     pub fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    /// Sends the friend who sealed `msg` a signed receipt with `status` (nothing for other
+    /// messages).
+    pub fn answer(&self, msg: &InboxMessage, status: ReceiptStatus, reason: Option<&str>) {
+        if msg.source != "friend" {
+            return;
+        }
+        if let Some(opener) = self.opener.get().and_then(Weak::upgrade) {
+            opener.answer(msg, status, reason);
+        }
     }
 
     /// Stores `msg` durably, then publishes it if it is new. Returns only once it is on disk.

@@ -6,10 +6,10 @@
 //! | route | action | audit `action` |
 //! |---|---|---|
 //! | own | marked read, nothing else | `own` |
-//! | block | nothing | `blocked` |
+//! | block | nothing (a friend gets a signed `rejected` receipt) | `blocked` |
 //! | hold | kept in the review queue | `held` |
 //! | notice | one notice per sender for the whole batch, with the count, into the main session by `[local_gateway] method` (`system-event` by default) | `notified` |
-//! | session | `/hooks/agent` into the sender's session | `delivered` |
+//! | session | `/hooks/agent` into the sender's session (a friend gets a signed `delivered` receipt) | `delivered` |
 //!
 //! Without `[policy] hooks_token` there is no way to reach a peer session, so a message that
 //! would be delivered gets the notice instead (the content stays in the inbox).
@@ -29,6 +29,7 @@ use crate::config::LocalGatewayConfig;
 use crate::gateway::{Delivery, GatewayError, Pool};
 use crate::store::inbox::Inbox;
 use crate::store::Db;
+use crate::trust::payload::ReceiptStatus;
 use clawlink::proto::InboxMessage;
 use std::collections::BTreeMap;
 
@@ -109,6 +110,8 @@ pub struct Local<'a> {
     pub pool: &'a Pool,
     /// The inbox.
     pub inbox: &'a Inbox,
+    /// The way in (signed `delivered`/`rejected` receipts to friends go through it).
+    pub ingest: &'a crate::inbound::Ingest,
     /// The store (durability of a batch).
     pub db: &'a Db,
     /// The policy engine.
@@ -144,7 +147,12 @@ pub async fn route_batch(
                 local.inbox.mark_read(it.msg.id).map_err(store_failed)?;
                 "own"
             }
-            Route::Block => "blocked",
+            Route::Block => {
+                local
+                    .ingest
+                    .answer(&it.msg, ReceiptStatus::Rejected, Some("blocked"));
+                "blocked"
+            }
             Route::Hold => "held",
             Route::Notice => {
                 let e = notices
@@ -173,6 +181,7 @@ pub async fn route_batch(
                     }
                 }
                 counts.delivered += 1;
+                local.ingest.answer(&it.msg, ReceiptStatus::Delivered, None);
                 // `converse` has no reply path yet (see the module doc of `policy`).
                 "delivered"
             }

@@ -256,6 +256,30 @@ impl Trust {
         self.draft_to(&self.identity(), &f, Kind::Message, &body)
     }
 
+    /// A signed receipt from us to friend `name` about its message `for_id` (hex): `delivered`
+    /// once our agent had it, `rejected` with `reason` when our policy refused it.
+    pub fn answer(
+        &self,
+        name: &str,
+        for_id: &str,
+        status: ReceiptStatus,
+        reason: Option<&str>,
+    ) -> R<Outgoing> {
+        let f = self
+            .store
+            .friend(name)?
+            .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
+        unhex::<16>(for_id)
+            .ok_or_else(|| TrustError::Local("a message id is 32 hex digits".into()))?;
+        let body = ReceiptBody {
+            for_id: for_id.to_string(),
+            status,
+            reason: reason.map(str::to_string),
+        }
+        .to_bytes();
+        self.draft_to(&self.identity(), &f, Kind::Receipt, &body)
+    }
+
     fn receipt(
         &self,
         f: &Friend,
@@ -506,19 +530,26 @@ impl Trust {
             Kind::Receipt => {
                 let r = ReceiptBody::parse(&plain)?;
                 let for_id = unhex::<16>(&r.for_id).ok_or(Refusal::BadPayload)?;
-                let status = serde_json::to_value(r.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                self.store.put_receipt(
-                    &for_id,
-                    &ReceiptRecord {
-                        friend: friend.name.clone(),
-                        status,
-                        reason: r.reason.clone(),
-                        at_ms: crate::time::now_ms(),
-                    },
-                )?;
+                let status = r.status.as_str().to_string();
+                // Receipts may cross (a resend's `stored` after `delivered`): keep the furthest.
+                let rank = |s: &str| match s {
+                    "stored" => 1,
+                    "delivered" => 2,
+                    "rejected" => 3,
+                    _ => 0,
+                };
+                let before = self.store.receipt(&for_id)?;
+                if before.is_none_or(|b| rank(&b.status) <= rank(&status)) {
+                    self.store.put_receipt(
+                        &for_id,
+                        &ReceiptRecord {
+                            friend: friend.name.clone(),
+                            status,
+                            reason: r.reason.clone(),
+                            at_ms: crate::time::now_ms(),
+                        },
+                    )?;
+                }
                 // The inviter's answer to our invite accept: confirmed, or refused (used,
                 // expired, unknown or tampered invite), in which case nothing stays pinned.
                 if !friend.confirmed {
