@@ -259,9 +259,25 @@ fn an_accepted_task_survives_kill9_and_completes_once() {
 
 #[test]
 fn the_final_state_is_pushed_at_least_once_even_to_a_webhook_that_was_down() {
-    let d = Daemon::start();
-    let token = peer_add(&d, "hermes");
     let hook = free_addr();
+    let mut d = Daemon::new();
+    // A loopback push receiver must be allowed by the owner: a peer cannot aim pushes at
+    // this machine's own services.
+    d.write_config(&format!("[a2a]\npush_private_hosts = [\"{hook}\"]\n"));
+    d.spawn();
+    let token = peer_add(&d, "hermes");
+    let mut other = send_params("push into my network", "p-0");
+    let inside = free_addr();
+    other["configuration"]["taskPushNotificationConfig"] =
+        json!({"url": format!("http://{inside}/admin"), "token": "t"});
+    let (_, refused) = rpc(d.listen, &token, "SendMessage", other);
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("push_private_hosts")),
+        "{refused}"
+    );
     let mut params = send_params("tell me when done", "p-1");
     params["configuration"]["taskPushNotificationConfig"] = json!({"url": format!("http://{hook}/hook"), "token": "push-tok", "authentication": {"scheme": "Bearer", "credentials": "hook-cred"}});
     let (_, sent) = rpc(d.listen, &token, "SendMessage", params);

@@ -10,6 +10,7 @@
 //! skills = []                    # [{id, name, description, tags}] shown on the card
 //! rate_limit_per_minute = 30     # per peer; 0 turns the limit off
 //! reply_wait_secs = 20           # longest a blocking SendMessage waits for a final state
+//! push_private_hosts = []        # "HOST:PORT"s a push may go to though loopback or private
 //! ```
 //!
 //! The card discloses as little as possible by default: a name, a generic description, the
@@ -38,6 +39,9 @@ pub struct A2aConfig {
     pub rate_limit_per_minute: u32,
     /// Longest a blocking `SendMessage` waits.
     pub reply_wait_secs: u64,
+    /// `HOST:PORT`s a push notification may go to although they resolve to a loopback,
+    /// private or link-local address (see [`super::push_guard`]).
+    pub push_private_hosts: Vec<String>,
 }
 
 /// One skill in `[[a2a.skills]]`.
@@ -77,6 +81,7 @@ impl Default for A2aConfig {
             skills: Vec::new(),
             rate_limit_per_minute: 30,
             reply_wait_secs: 20,
+            push_private_hosts: Vec::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod client;
 pub mod config;
 pub mod follower;
 pub mod push;
+pub mod push_guard;
 pub mod rpc;
 pub mod server;
 pub mod tasks;
@@ -49,6 +50,8 @@ pub struct A2a {
     pub follower: follower::Follower,
     /// The daemon's HTTP client.
     pub http: reqwest::Client,
+    /// The configuration (push destinations are checked against it at each attempt).
+    config: crate::live_config::LiveConfig,
     // Endpoints known to speak only the 0.3 method names. Never held across an await.
     legacy: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -70,6 +73,7 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<A2a>> {
         tasks: tasks::Tasks::new(store, ctx.ingest.clone()),
         follower,
         http,
+        config: ctx.config.clone(),
         legacy: Default::default(),
     }))
 }

@@ -226,6 +226,11 @@ impl Endpoint {
         let not_found = || RpcError::new(code::TASK_NOT_FOUND, "task not found");
         match call {
             Call::Send(send) => {
+                if let Some(push) = &send.push {
+                    super::push_guard::check(&push.url, &self.config.push_private_hosts)
+                        .await
+                        .map_err(|e| RpcError::new(code::INVALID_PARAMS, e))?;
+                }
                 let record = self.tasks.accept(peer, &send).await?;
                 let mut task = record.task;
                 if !send.return_immediately {

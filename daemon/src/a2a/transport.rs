@@ -88,6 +88,10 @@ impl A2a {
                 authorization,
                 body,
             } => {
+                let allowed = self.config.get().a2a.push_private_hosts.clone();
+                if let Err(e) = super::push_guard::check(url, &allowed).await {
+                    return Outcome::Failed(ApiError::new("push_refused", e));
+                }
                 let (t, a) = (token.as_ref(), authorization.as_ref());
                 return super::push::deliver(&self.http, url, t, a, body).await;
             }
