@@ -23,6 +23,7 @@
 //! traffic for an hour by default and samples RSS, fds and CPU of each over time.
 
 mod a2a;
+mod friends;
 mod gateway;
 mod hostile;
 mod nexus;
@@ -57,6 +58,8 @@ enum Scenario {
     Relay(relay::Args),
     /// Relay at a fixed rate: sled on one node vs JetStream R3 behind two relay nodes.
     RelayCluster(relay_cluster::Args),
+    /// Daemon → relay → daemon, plaintext vs sealed between friends, and the invite round trip.
+    Friends(friends::Args),
     /// Wall time of `clawlink status`, process start to exit.
     Status {
         #[arg(long, default_value_t = 200)]
@@ -91,6 +94,7 @@ fn main() {
         Scenario::Idle => webhook::idle(),
         Scenario::Relay(a) => relay::run(a),
         Scenario::RelayCluster(a) => relay_cluster::run(a),
+        Scenario::Friends(a) => friends::run(a),
         Scenario::Status { runs } => webhook::status(runs),
         Scenario::Nexus(a) => nexus::run(a),
         Scenario::Soak(a) => soak::run(a),
