@@ -364,3 +364,147 @@ fn the_outbox_expires_behind_a_stuck_message_cancels_and_refuses_bad_hosts() {
     }
     assert_eq!(d.ctl_json(&["outbox"]).as_array().map(Vec::len), before);
 }
+
+/// `status --json`'s inbox object.
+fn inbox_status(d: &Daemon) -> serde_json::Value {
+    d.ctl_json(&["status"])["inbox"].clone()
+}
+
+/// Inbox ids, oldest first.
+fn inbox_ids(d: &Daemon) -> Vec<String> {
+    d.ctl_json(&["inbox"])
+        .as_array()
+        .map(|a| a.iter().map(|m| m["id"].to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_full_inbox_refuses_keeps_relay_messages_queued_and_resumes_after_deletes() {
+    let relay = RelayServer::start(&[]);
+    let mut d = Daemon::new();
+    d.write_config("[inbox]\nmax_messages = 3\n");
+    d.spawn();
+    register(&d, &relay.base(), "alice");
+    for i in 0..3 {
+        let r = d.post_message(&serde_json::json!({"from": "w", "message": format!("hook {i}")}));
+        assert_eq!(r.status(), 200, "message {i} within the cap");
+    }
+    // The webhook's sender learns that nothing was stored, and why.
+    let r = d.post_message(&serde_json::json!({"from": "w", "message": "one too many"}));
+    assert_eq!(r.status(), 507);
+    let body: serde_json::Value = r.json().expect("a JSON error");
+    assert_eq!(body["ok"], false);
+    let err = body["error"].as_str().unwrap_or_default();
+    assert!(err.contains("inbox is full"), "{err}");
+    let s = inbox_status(&d);
+    assert_eq!((s["total"].as_u64(), s["full"].as_bool()), (Some(3), Some(true)));
+    let text = String::from_utf8_lossy(&d.ctl(&["status"]).stdout).to_string();
+    assert!(text.contains("FULL"), "status does not say the inbox is full:\n{text}");
+
+    // Relay messages to a full inbox are not acknowledged: they stay queued on the relay.
+    let bob = relay.client("bob", "bob", "bob-secret-123");
+    assert_eq!(bob.register().0, 200);
+    for i in 0..2 {
+        assert_eq!(bob.send("alice", &format!("relay {i}")).0, 200);
+    }
+    wait_for("the relay link to report the full inbox", Duration::from_secs(20), || {
+        let rows = d.ctl_json(&["status"])["connections"].clone();
+        rows.as_array()?
+            .iter()
+            .any(|r| {
+                r["kind"] == "relay"
+                    && r["last_error"].as_str().is_some_and(|e| e.contains("inbox is full"))
+            })
+            .then_some(())
+    });
+    assert!(d.logs().contains("inbox full"), "no warning in the log");
+    let alice = relay.client("alice", "alice", SECRET);
+    let (status, held) = alice.peek();
+    assert_eq!(status, 200);
+    assert_eq!(held["messages"].as_array().map(Vec::len), Some(2), "{held}");
+    assert_eq!(inbox_status(&d)["total"], 3);
+
+    // Reading frees nothing; deleting does, and the relay messages come in at once.
+    let ids = inbox_ids(&d);
+    assert_eq!(d.ctl_json(&["inbox", "ack", "--all"])["count"], 3);
+    for id in &ids[..2] {
+        assert!(d.ctl(&["inbox", "rm", id]).status.success());
+    }
+    wait_for("the relay messages once there is room", Duration::from_secs(10), || {
+        let texts: Vec<String> = d.ctl_json(&["inbox", "--source", "relay"])
+            .as_array()?
+            .iter()
+            .filter_map(|m| m["message"].as_str().map(str::to_string))
+            .collect();
+        (texts == ["relay 0", "relay 1"]).then_some(())
+    });
+    wait_for("the relay to release them", Duration::from_secs(10), || {
+        let (_, held) = alice.peek();
+        (held["messages"].as_array()?.is_empty()).then_some(())
+    });
+    let s = inbox_status(&d);
+    assert_eq!((s["total"].as_u64(), s["unread"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(s["full"], true);
+    let ids = inbox_ids(&d);
+    assert!(d.ctl(&["inbox", "rm", &ids[0]]).status.success());
+    let r = d.post_message(&serde_json::json!({"from": "w", "message": "after the delete"}));
+    assert_eq!(r.status(), 200, "the webhook takes messages again");
+
+    // The totals are on disk: a restart finds the same, and the cap still holds.
+    let before = inbox_status(&d);
+    assert!(d.stop(), "clean stop");
+    d.spawn();
+    let after = inbox_status(&d);
+    for k in ["total", "unread", "bytes", "full"] {
+        assert_eq!(before[k], after[k], "{k} after a restart");
+    }
+    assert_eq!(after["total"], 3);
+    let r = d.post_message(&serde_json::json!({"from": "w", "message": "still full"}));
+    assert_eq!(r.status(), 507);
+}
+
+/// The status of `GET /health` on a fresh connection (0 when the server closed it unanswered).
+fn health_status(base: &str) -> u16 {
+    let addr = base.trim_start_matches("http://");
+    let Ok(mut tcp) = std::net::TcpStream::connect(addr) else {
+        return 0;
+    };
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if tcp.write_all(req.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut head = String::new();
+    let _ = BufReader::new(tcp).read_line(&mut head);
+    head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn upgraded_websockets_hold_their_connection_slot_until_they_close() {
+    const CAP: usize = 3;
+    let relay = RelayServer::start(&["--max-connections", &CAP.to_string()]);
+    let urls: Vec<String> = (0..CAP)
+        .map(|i| {
+            let c = relay.client(&format!("ws{i}"), "ws", "ws-secret-123");
+            assert_eq!(c.register().0, 200);
+            c.ws_url("")
+        })
+        .collect();
+    // (Each client, dropped, closes its pooled connection; until the relay sees that, it holds
+    // a slot: open each WebSocket once one is free.)
+    let mut sockets = Vec::new();
+    for url in &urls {
+        sockets.push(wait_for("a WebSocket slot", Duration::from_secs(20), || {
+            clawlink_tests::relay::WsClient::connect(url).ok()
+        }));
+    }
+    // Every slot is held by an open WebSocket: the next connection is refused.
+    assert_eq!(health_status(&relay.base()), 503, "a connection over the cap was served");
+    let text = relay.logs();
+    assert!(text.contains("connection limit"), "no refusal logged");
+    sockets.pop().map(|ws| ws.abort());
+    wait_for("the closed WebSocket's slot to be free", Duration::from_secs(10), || {
+        (health_status(&relay.base()) == 200).then_some(())
+    });
+    assert_eq!(sockets.len(), CAP - 1);
+}

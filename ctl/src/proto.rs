@@ -267,6 +267,19 @@ pub struct InboxCounts {
     pub total: u64,
     /// Messages not yet read.
     pub unread: u64,
+    /// Bytes the stored messages take (as encoded in the store).
+    #[serde(default)]
+    pub bytes: u64,
+    /// The inbox's message cap (0: unknown, from an older daemon).
+    #[serde(default)]
+    pub max_messages: u64,
+    /// The inbox's byte cap (0: unknown, from an older daemon).
+    #[serde(default)]
+    pub max_bytes: u64,
+    /// The inbox is full: new messages are refused (webhook 507) or left on their relay or
+    /// Nexus server until messages are deleted.
+    #[serde(default)]
+    pub full: bool,
 }
 
 /// One connection in `status`.

@@ -38,6 +38,23 @@ pub struct Args {
     /// Once bound, write the webhook address (useful with `--listen HOST:0`) to this file.
     #[arg(long)]
     pub addr_file: Option<PathBuf>,
+    /// Most messages the inbox holds; beyond, new ones are refused until some are deleted
+    /// (overrides inbox.max_messages) [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub inbox_max_messages: Option<u64>,
+    /// Most bytes of messages the inbox holds (overrides inbox.max_bytes) [default: 268435456]
+    #[arg(long, value_name = "BYTES")]
+    pub inbox_max_bytes: Option<u64>,
+}
+
+impl Args {
+    /// The inbox caps: the config's, with the command line's overrides.
+    fn inbox_caps(&self, config: &Config) -> crate::store::inbox_counts::Caps {
+        let mut c = config.inbox.clone();
+        c.max_messages = self.inbox_max_messages.unwrap_or(c.max_messages);
+        c.max_bytes = self.inbox_max_bytes.unwrap_or(c.max_bytes);
+        c.caps()
+    }
 }
 
 /// How long shutdown waits for the daemon's tasks (they stop within milliseconds of the
@@ -67,7 +84,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let config_path = crate::config::resolve_path(args.config.as_deref());
     let mut config = Config::load(&config_path, args.config.is_some())?;
-    if let Some(listen) = args.listen {
+    if let Some(listen) = args.listen.clone() {
         config.listen.addr = listen;
         config.validate()?;
     }
@@ -92,6 +109,7 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let hub = Hub::new();
     let inbox = Inbox::open(&db)?;
+    inbox.set_caps(args.inbox_caps(&config));
     let ingest = Ingest::new(inbox.clone(), hub.clone());
     let live = LiveConfig::new(config.clone(), &config_path);
     let policy = crate::policy::Engine::open(&db)?;
@@ -205,6 +223,7 @@ pub async fn run(
             Some(()) = reload.recv() => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 state.config.reload();
+                state.inbox.set_caps(args.inbox_caps(&state.config()));
                 // Pollers read their interval from atomics, not from the config.
                 if let Ok(nexus) = state.transport::<crate::nexus::Nexus>() {
                     nexus.configure(&state.config().nexus);

@@ -35,6 +35,10 @@
 //! [outbox]
 //! ttl_secs = 86400              # give up on an undeliverable message after a day
 //!
+//! [inbox]                       # caps; when reached, new messages are refused (webhook 507,
+//! max_messages = 100000         # relay/Nexus messages stay on their server) until some are
+//! max_bytes = 268435456         # deleted; --inbox-max-messages / --inbox-max-bytes override
+//!
 //! [relay]
 //! ping_interval_secs = 30       # a link silent for 3 intervals is dead: reconnect
 //!
@@ -76,6 +80,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// Outbox policy.
     pub outbox: OutboxConfig,
+    /// Inbox caps.
+    pub inbox: InboxConfig,
     /// Nexus client.
     pub nexus: NexusConfig,
     /// Relay client.
@@ -246,6 +252,36 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         Self { ttl_secs: 86_400 }
+    }
+}
+
+/// `[inbox]`: how much the inbox may hold (see [`crate::store::inbox_counts`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxConfig {
+    /// Most messages stored.
+    pub max_messages: u64,
+    /// Most bytes of stored messages.
+    pub max_bytes: u64,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        let caps = crate::store::inbox_counts::Caps::default();
+        Self {
+            max_messages: caps.max_messages,
+            max_bytes: caps.max_bytes,
+        }
+    }
+}
+
+impl InboxConfig {
+    /// The caps (each at least 1).
+    pub fn caps(&self) -> crate::store::inbox_counts::Caps {
+        crate::store::inbox_counts::Caps {
+            max_messages: self.max_messages.max(1),
+            max_bytes: self.max_bytes.max(1),
+        }
     }
 }
 

@@ -217,8 +217,17 @@ fn status(ctx: &Ctx) -> Result<ExitCode, ClientError> {
             .unwrap_or_else(|| "off".into())
     );
     println!(
-        "inbox      {} messages, {} unread",
-        s.inbox.total, s.inbox.unread
+        "inbox      {} messages, {} unread{}",
+        s.inbox.total,
+        s.inbox.unread,
+        if s.inbox.full {
+            format!(
+                " - FULL (caps {} messages, {} bytes): new messages are refused until some are deleted with `clawlink inbox rm`",
+                s.inbox.max_messages, s.inbox.max_bytes
+            )
+        } else {
+            String::new()
+        }
     );
     println!("outbox     {} pending", s.outbox_pending);
     if s.connections.is_empty() {

@@ -1,6 +1,6 @@
 //! What a SIGHUP can change while the daemon runs, and what needs a restart.
 //!
-//! Some settings are read at each use (`[outbox]`, `[nexus]`, the fields of an enabled
+//! Some settings are read at each use (`[outbox]`, `[inbox]`, `[nexus]`, the fields of an enabled
 //! `[local_gateway]`): a reload applies them at once. Others are bound when the daemon starts:
 //! the webhook's socket, token and body cap, the gateway client's timeouts, the relay ping
 //! interval, and whether the local-agent worker runs at all. For those, [`merge`] keeps the
@@ -61,6 +61,8 @@ pub fn merge(running: &Config, new: Config) -> Reloaded {
     }
     live!(
         "outbox.ttl_secs" => outbox.ttl_secs,
+        "inbox.max_messages" => inbox.max_messages,
+        "inbox.max_bytes" => inbox.max_bytes,
         "nexus.url" => nexus.url,
         "nexus.poll_interval_secs" => nexus.poll_interval_secs,
         "nexus.long_poll" => nexus.long_poll,

@@ -9,8 +9,10 @@
 //!   a complete request head. The same timer runs while a keep-alive connection waits for its
 //!   next request, so it is also the idle timeout.
 //! - **Request deadline**: [`super::REQUEST_DEADLINE`] for reading a body and answering
-//!   (WebSocket sessions, once upgraded, are outside it and outside the caps; the relay bounds
-//!   them per id).
+//!   (WebSocket sessions, once upgraded, are outside it; the relay bounds them per id).
+//! - **Upgraded connections keep their slot**: the permits travel inside the socket ([`Held`]),
+//!   which hyper hands to the WebSocket task on upgrade, so a WebSocket counts against both
+//!   caps until it closes, like any other connection.
 //! - **File descriptors**: the soft `RLIMIT_NOFILE` is raised to the hard limit at start and the
 //!   connection cap is kept [`FD_RESERVE`] below it, so the store, the control socket and
 //!   outbound connections always have descriptors. Under systemd, `LimitNOFILE=16384` is
@@ -22,10 +24,13 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -118,10 +123,11 @@ pub async fn serve_limited(
         let router = router.clone();
         let shutdown = shutdown.clone();
         let timeout = limits.header_timeout;
-        tracker.spawn(async move {
-            connection(tcp, peer, router, shutdown, timeout).await;
-            drop((permit, slot));
-        });
+        let held = Held {
+            io: tcp,
+            _slots: (permit, slot),
+        };
+        tracker.spawn(connection(held, peer, router, shutdown, timeout));
     }
     tracker.close();
     tracker.wait().await;
@@ -129,7 +135,7 @@ pub async fn serve_limited(
 }
 
 async fn connection(
-    tcp: TcpStream,
+    tcp: Held,
     peer: SocketAddr,
     router: Router,
     shutdown: CancellationToken,
@@ -156,6 +162,54 @@ async fn connection(
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(super::REQUEST_DEADLINE, conn).await;
         }
+    }
+}
+
+/// A connection's socket with the slots it holds under the caps. The slots go when the socket
+/// does: at the end of the HTTP connection, or, when it is upgraded to a WebSocket, at the end
+/// of that (hyper moves the socket into the upgraded stream).
+struct Held {
+    io: TcpStream,
+    _slots: (OwnedSemaphorePermit, Option<IpSlot>),
+}
+
+impl AsyncRead for Held {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Held {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 

@@ -6,7 +6,9 @@
 //! Every path follows the same rule: store durably first ([`Ingest::store`] returns only
 //! after the group-commit fsync), acknowledge the sender second, publish to listeners and the
 //! local agent third. A source that redelivers (same `source_id`) is acknowledged again but
-//! stored once.
+//! stored once. A full inbox refuses new messages, so their source keeps them (the webhook
+//! answers 507, a relay keeps them queued, a Nexus cursor stays put) until
+//! [`Inbox::room`] says messages were deleted.
 //!
 //! A text that is a sealed envelope (`cle1:` prefix, see `docs/envelope.md`), from any path,
 //! is handed to the [`Opener`] (the trust layer) instead: it checks and decrypts it and stores
@@ -85,19 +87,30 @@ impl Ingest {
     }
 
     /// Stores `msg` durably, then publishes it if it is new. Returns only once it is on disk.
-    /// A sealed envelope goes to the [`Opener`] instead.
+    /// A sealed envelope goes to the [`Opener`] instead. A full inbox refuses it
+    /// ([`crate::store::StoreError::InboxFull`]): the source keeps it.
     pub async fn store(&self, msg: NewMessage) -> crate::store::Result<Stored> {
+        self.store_with(msg, true).await
+    }
+
+    /// [`Ingest::store`]; with `capped` false, a plaintext message is stored even over the
+    /// inbox caps (for a source that has already forgotten it, see [`Inbox::insert_with`]).
+    pub async fn store_with(&self, msg: NewMessage, capped: bool) -> crate::store::Result<Stored> {
         if msg.message.starts_with(ENVELOPE_PREFIX) {
             if let Some(opener) = self.opener.get().and_then(Weak::upgrade) {
                 return opener.open(msg).await;
             }
         }
-        self.store_plain(msg).await
+        self.store_plain_with(msg, capped).await
     }
 
     /// Stores `msg` as it is (the opener's way in for decrypted messages).
     pub async fn store_plain(&self, msg: NewMessage) -> crate::store::Result<Stored> {
-        let stored = self.inbox.insert_durable(msg).await?;
+        self.store_plain_with(msg, true).await
+    }
+
+    async fn store_plain_with(&self, msg: NewMessage, capped: bool) -> crate::store::Result<Stored> {
+        let stored = self.inbox.insert_durable_with(msg, capped).await?;
         if let Stored::New(m) = &stored {
             tracing::debug!(id = m.id, source = %m.source, "message stored");
             self.hub.publish(m.clone());
@@ -111,7 +124,16 @@ impl Ingest {
         &self,
         msgs: impl IntoIterator<Item = NewMessage>,
     ) -> crate::store::Result<Vec<Stored>> {
-        join_all(msgs.into_iter().map(|m| self.store(m)))
+        self.store_all_with(msgs, true).await
+    }
+
+    /// [`Ingest::store_all`], `capped` as in [`Ingest::store_with`].
+    pub async fn store_all_with(
+        &self,
+        msgs: impl IntoIterator<Item = NewMessage>,
+        capped: bool,
+    ) -> crate::store::Result<Vec<Stored>> {
+        join_all(msgs.into_iter().map(|m| self.store_with(m, capped)))
             .await
             .into_iter()
             .collect()

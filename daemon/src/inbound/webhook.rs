@@ -10,6 +10,8 @@
 //!                 → 415 {"ok":false,"error":"..."}     Content-Type is not application/json
 //!                 → 503 {"ok":false,"error":"..."}     the store cannot write (disk full, ...):
 //!                                                      NOT acknowledged, the sender must retry
+//!                 → 507 {"ok":false,"error":"..."}     the inbox is full ([inbox] caps): NOT
+//!                                                      stored, retry once messages are deleted
 //! GET  /messages  ?unread=true&limit=N&before=ID → [ {id, source, from, message, ...}, ... ]
 //!                 (oldest first, the newest N below ID; the seed's shape: a JSON array)
 //!                 → 403 when no listen.token is configured (read with `clawlink inbox`)
@@ -206,6 +208,9 @@ async fn post_message(
         .insert("authenticated".into(), json!(hook.token.is_some()));
     match hook.ingest.store(msg).await {
         Ok(stored) => Json(json!({"ok": true, "id": stored.id()})).into_response(),
+        Err(e @ crate::store::StoreError::InboxFull { .. }) => {
+            error(StatusCode::INSUFFICIENT_STORAGE, format!("not stored: {e}"))
+        }
         Err(e) => {
             tracing::error!(error = %e, "webhook message NOT stored");
             error(

@@ -108,6 +108,8 @@ impl Relay {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = conn.wake.notified() => backoff.reset(),
+                // Refused by a full inbox: retry as soon as messages are deleted.
+                _ = self.ingest.inbox().room() => backoff.reset(),
                 _ = conn.cancel.cancelled() => return,
             }
         }
@@ -205,8 +207,10 @@ impl Relay {
                 .filter(|v| v["type"] == "message")
                 .filter_map(|v| to_new_message(&ident.relay, &ident.id, &v))
                 .collect();
+            // Without acks the relay has already forgotten these: store them even over the
+            // inbox caps rather than lose them.
             let (ids, _) = self
-                .store_page(&parsed)
+                .store_page(&parsed, acks)
                 .await
                 .map_err(|e| format!("store failed: {e}"))?;
             if acks && !ids.is_empty() {
@@ -222,13 +226,15 @@ impl Relay {
 
     /// Stores messages as one group commit; returns the relay ids now safe to acknowledge
     /// and what each store did.
+    /// `capped`: whether a full inbox may refuse them (see [`crate::inbound::Ingest::store_with`]).
     pub(super) async fn store_page(
         &self,
         msgs: &[(Option<String>, NewMessage)],
+        capped: bool,
     ) -> crate::store::Result<(Vec<String>, Vec<crate::store::inbox::Stored>)> {
         let stored = self
             .ingest
-            .store_all(msgs.iter().map(|(_, m)| m.clone()))
+            .store_all_with(msgs.iter().map(|(_, m)| m.clone()), capped)
             .await
             .inspect_err(|e| {
                 tracing::error!(error = %e, "relay messages not stored; they stay on the relay");

@@ -2,7 +2,9 @@
 //!
 //! `GET /poll?...&ack=1` keeps the messages on the relay; after the page is durable in the
 //! inbox, `POST /ack {id, secret, ids}` releases them. A seed relay has already drained on
-//! poll and answers 404 to the ack, which ends the loop. At most 100 pages per call.
+//! poll and answers 404 to the ack, which ends the loop. At most 100 pages per call. The owner
+//! asked for these messages, and a seed relay has forgotten them: they are stored even over
+//! the inbox caps.
 
 use super::error::relay_error;
 use super::wire::to_new_message;
@@ -35,7 +37,7 @@ impl Relay {
             if msgs.is_empty() {
                 break;
             }
-            let (ids, stored) = self.store_page(&msgs).await.map_err(ApiError::from)?;
+            let (ids, stored) = self.store_page(&msgs, false).await.map_err(ApiError::from)?;
             out.extend(stored.into_iter().filter_map(|s| match s {
                 Stored::New(m) => Some(m),
                 Stored::Duplicate(_) | Stored::Consumed => None,

@@ -28,6 +28,7 @@ pub mod a2a;
 pub mod audit;
 pub mod contacts;
 pub mod inbox;
+pub mod inbox_counts;
 pub mod kv;
 pub mod nexus_client;
 pub mod nexus_server;
@@ -97,6 +98,19 @@ pub enum StoreError {
     /// The flusher is gone (the process is shutting down).
     #[error("the store is shutting down")]
     Closed,
+    /// The inbox has reached a cap (see [`inbox_counts::Caps`]): the message was not stored, and
+    /// its source must keep it (not acknowledged).
+    #[error("the inbox is full ({total} messages, {bytes} bytes; caps: {max_messages} messages, {max_bytes} bytes); delete messages with `clawlink inbox rm` (or raise [inbox] max_messages / max_bytes)")]
+    InboxFull {
+        /// Messages stored.
+        total: u64,
+        /// Bytes stored.
+        bytes: u64,
+        /// The message cap.
+        max_messages: u64,
+        /// The byte cap.
+        max_bytes: u64,
+    },
 }
 
 impl From<StoreError> for clawlink::proto::ApiError {

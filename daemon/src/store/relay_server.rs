@@ -22,10 +22,14 @@
 //! Storage caps (total, per recipient, per sender's share) are checked here, in
 //! [`RelayStore::enqueue`], by [`quota::Quota`], which another backend can reuse as it is.
 //!
+//! Ids are lowercase. A store from before that rule can hold upper-case ids: they are renamed
+//! at open when their lowercase form is free ([`case`]).
+//!
 //! Secrets are never stored: only their argon2 PHC hash. A queued message is deleted when it is
 //! delivered (or acknowledged); deletions need no fsync of their own, since losing one to a
 //! crash only means one more delivery.
 
+mod case;
 pub mod quota;
 
 use super::{decode, encode, Db, Result};
@@ -149,7 +153,8 @@ fn split_key(key: &[u8]) -> Option<(&str, u64)> {
 }
 
 impl RelayStore {
-    /// Opens the relay's trees in `db`, with storage `caps`; counts what is queued (one pass
+    /// Opens the relay's trees in `db`, with storage `caps`; renames ids registered with
+    /// upper case before ids were case-insensitive ([`case`]); counts what is queued (one pass
     /// over the queue, keeping only per-recipient and per-sender totals in memory).
     pub fn open(db: &Db, caps: QueueCaps) -> Result<RelayStore> {
         let store = RelayStore {
@@ -159,6 +164,7 @@ impl RelayStore {
             sent: db.tree(SENT)?,
             quota: Arc::new(Quota::new(caps)),
         };
+        store.lowercase_ids()?;
         for item in store.queue.iter() {
             let (k, v) = item?;
             let (to, _) = split_key(&k).ok_or(super::StoreError::Corrupt {
