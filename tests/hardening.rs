@@ -445,8 +445,8 @@ fn a_full_inbox_refuses_keeps_relay_messages_queued_and_resumes_after_deletes() 
     let s = inbox_status(&d);
     assert_eq!((s["total"].as_u64(), s["unread"].as_u64()), (Some(3), Some(2)));
     assert_eq!(s["full"], true);
-    let ids = inbox_ids(&d);
-    assert!(d.ctl(&["inbox", "rm", &ids[0]]).status.success());
+    // The one read message goes with `rm --read`; the unread ones stay.
+    assert_eq!(d.ctl_json(&["inbox", "rm", "--read"])["count"], 1);
     let r = d.post_message(&serde_json::json!({"from": "w", "message": "after the delete"}));
     assert_eq!(r.status(), 200, "the webhook takes messages again");
 
@@ -499,7 +499,9 @@ fn upgraded_websockets_hold_their_connection_slot_until_they_close() {
         }));
     }
     // Every slot is held by an open WebSocket: the next connection is refused.
-    assert_eq!(health_status(&relay.base()), 503, "a connection over the cap was served");
+    // (503 when the refusal is read before the close, 0 when the close wins.)
+    let over = health_status(&relay.base());
+    assert!(matches!(over, 503 | 0), "a connection over the cap got {over}");
     let text = relay.logs();
     assert!(text.contains("connection limit"), "no refusal logged");
     sockets.pop().map(|ws| ws.abort());

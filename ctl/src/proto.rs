@@ -49,6 +49,9 @@ pub enum Request {
     /// Delete one message. Result: [`Count`].
     #[serde(rename = "inbox.rm")]
     InboxRemove(IdParam),
+    /// Delete every message already read (makes room in a full inbox). Result: [`Count`].
+    #[serde(rename = "inbox.rm_read")]
+    InboxRemoveRead,
     /// Subscribe to inbound messages; the connection then carries [`Event`]s.
     #[serde(rename = "listen")]
     Listen(ListenParams),
@@ -114,6 +117,7 @@ impl Request {
             Request::InboxRead(_) => "inbox.read",
             Request::InboxAck(_) => "inbox.ack",
             Request::InboxRemove(_) => "inbox.rm",
+            Request::InboxRemoveRead => "inbox.rm_read",
             Request::Listen(_) => "listen",
             Request::ContactsAdd(_) => "contacts.add",
             Request::ContactsList => "contacts.list",

@@ -1,4 +1,4 @@
-//! `inbox`, `inbox read|ack|rm`, `listen`.
+//! `inbox`, `inbox read|ack|rm [--read]`, `listen`.
 
 use super::{out, Ctx};
 use clap::{Args, Subcommand};
@@ -42,10 +42,14 @@ enum InboxCmd {
         #[arg(long, conflicts_with = "id")]
         all: bool,
     },
-    /// Delete a message.
+    /// Delete a message, or every message already read (--read).
     Rm {
         /// The message id (see `clawlink inbox`).
-        id: u64,
+        #[arg(required_unless_present = "read")]
+        id: Option<u64>,
+        /// Delete every message already read (makes room in a full inbox).
+        #[arg(long, conflicts_with = "id")]
+        read: bool,
     },
 }
 
@@ -136,9 +140,13 @@ pub fn inbox(ctx: &Ctx, a: InboxArgs) -> Result<ExitCode, ClientError> {
             let c: Count = client.call(&Request::InboxAck(AckParams { id, all }), None)?;
             out::done(ctx, &c, &format!("{} marked read", c.count));
         }
-        Some(InboxCmd::Rm { id }) => {
+        Some(InboxCmd::Rm { id: Some(id), .. }) => {
             let c: Count = client.call(&Request::InboxRemove(IdParam { id }), None)?;
             out::done(ctx, &c, &format!("message {id} deleted"));
+        }
+        Some(InboxCmd::Rm { id: None, .. }) => {
+            let c: Count = client.call(&Request::InboxRemoveRead, None)?;
+            out::done(ctx, &c, &format!("{} read messages deleted", c.count));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -222,7 +222,7 @@ fn status(ctx: &Ctx) -> Result<ExitCode, ClientError> {
         s.inbox.unread,
         if s.inbox.full {
             format!(
-                " - FULL (caps {} messages, {} bytes): new messages are refused until some are deleted with `clawlink inbox rm`",
+                " - FULL (caps {} messages, {} bytes): new messages are refused until some are deleted (`clawlink inbox rm --read` deletes those already read)",
                 s.inbox.max_messages, s.inbox.max_bytes
             )
         } else {

@@ -363,6 +363,19 @@ impl Inbox {
         Ok(true)
     }
 
+    /// Deletes every message already read; returns how many.
+    pub fn remove_read(&self) -> Result<u64> {
+        let mut n = 0;
+        for item in self.msgs.iter() {
+            let (_, v) = item?;
+            let m: InboxMessage = decode(TREE, &v)?;
+            if m.read && self.remove(m.id)? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Totals.
     pub fn counts(&self) -> InboxCounts {
         let c = *self.lock();

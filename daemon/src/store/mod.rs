@@ -100,7 +100,7 @@ pub enum StoreError {
     Closed,
     /// The inbox has reached a cap (see [`inbox_counts::Caps`]): the message was not stored, and
     /// its source must keep it (not acknowledged).
-    #[error("the inbox is full ({total} messages, {bytes} bytes; caps: {max_messages} messages, {max_bytes} bytes); delete messages with `clawlink inbox rm` (or raise [inbox] max_messages / max_bytes)")]
+    #[error("the inbox is full ({total} messages, {bytes} bytes; caps: {max_messages} messages, {max_bytes} bytes); delete messages with `clawlink inbox rm ID` or `clawlink inbox rm --read` (or raise [inbox] max_messages / max_bytes)")]
     InboxFull {
         /// Messages stored.
         total: u64,

@@ -1,4 +1,4 @@
-//! `inbox.list`, `inbox.read`, `inbox.ack`, `inbox.rm`.
+//! `inbox.list`, `inbox.read`, `inbox.ack`, `inbox.rm`, `inbox.rm_read`.
 
 use super::{json, store_err, Reply};
 use crate::state::State;
@@ -51,4 +51,10 @@ pub(super) async fn remove(state: &State, id: u64) -> Reply {
     }
     state.db.durable().await.map_err(store_err)?;
     json(&Count { count: 1 })
+}
+
+pub(super) async fn remove_read(state: &State) -> Reply {
+    let count = state.inbox.remove_read().map_err(store_err)?;
+    state.db.durable().await.map_err(store_err)?;
+    json(&Count { count })
 }

@@ -39,6 +39,7 @@ pub async fn dispatch(state: &State, request: Request) -> Reply {
         Request::InboxRead(p) => inbox::read(state, p.id).await,
         Request::InboxAck(p) => inbox::ack(state, p).await,
         Request::InboxRemove(p) => inbox::remove(state, p.id).await,
+        Request::InboxRemoveRead => inbox::remove_read(state).await,
         Request::Listen(_) => Err(ApiError::new(
             "bad_request",
             "listen is handled by the connection",

@@ -14,7 +14,7 @@
 
 use super::RelayStore;
 use crate::store::{Result, StoreError};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 /// Records moved per transaction.
 const CHUNK: usize = 256;
