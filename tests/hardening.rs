@@ -403,7 +403,7 @@ fn a_full_inbox_refuses_keeps_relay_messages_queued_and_resumes_after_deletes() 
 
     // Relay messages to a full inbox are not acknowledged: they stay queued on the relay.
     let bob = relay.client("bob", "bob", "bob-secret-123");
-    assert_eq!(bob.register().0, 200);
+    assert_eq!(bob.register().0, 201);
     for i in 0..2 {
         assert_eq!(bob.send("alice", &format!("relay {i}")).0, 200);
     }
@@ -486,7 +486,7 @@ fn upgraded_websockets_hold_their_connection_slot_until_they_close() {
     let urls: Vec<String> = (0..CAP)
         .map(|i| {
             let c = relay.client(&format!("ws{i}"), "ws", "ws-secret-123");
-            assert_eq!(c.register().0, 200);
+            assert_eq!(c.register().0, 201);
             c.ws_url("")
         })
         .collect();
