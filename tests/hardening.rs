@@ -397,9 +397,15 @@ fn a_full_inbox_refuses_keeps_relay_messages_queued_and_resumes_after_deletes() 
     let err = body["error"].as_str().unwrap_or_default();
     assert!(err.contains("inbox is full"), "{err}");
     let s = inbox_status(&d);
-    assert_eq!((s["total"].as_u64(), s["full"].as_bool()), (Some(3), Some(true)));
+    assert_eq!(
+        (s["total"].as_u64(), s["full"].as_bool()),
+        (Some(3), Some(true))
+    );
     let text = String::from_utf8_lossy(&d.ctl(&["status"]).stdout).to_string();
-    assert!(text.contains("FULL"), "status does not say the inbox is full:\n{text}");
+    assert!(
+        text.contains("FULL"),
+        "status does not say the inbox is full:\n{text}"
+    );
 
     // Relay messages to a full inbox are not acknowledged: they stay queued on the relay.
     let bob = relay.client("bob", "bob", "bob-secret-123");
@@ -407,16 +413,22 @@ fn a_full_inbox_refuses_keeps_relay_messages_queued_and_resumes_after_deletes() 
     for i in 0..2 {
         assert_eq!(bob.send("alice", &format!("relay {i}")).0, 200);
     }
-    wait_for("the relay link to report the full inbox", Duration::from_secs(20), || {
-        let rows = d.ctl_json(&["status"])["connections"].clone();
-        rows.as_array()?
-            .iter()
-            .any(|r| {
-                r["kind"] == "relay"
-                    && r["last_error"].as_str().is_some_and(|e| e.contains("inbox is full"))
-            })
-            .then_some(())
-    });
+    wait_for(
+        "the relay link to report the full inbox",
+        Duration::from_secs(20),
+        || {
+            let rows = d.ctl_json(&["status"])["connections"].clone();
+            rows.as_array()?
+                .iter()
+                .any(|r| {
+                    r["kind"] == "relay"
+                        && r["last_error"]
+                            .as_str()
+                            .is_some_and(|e| e.contains("inbox is full"))
+                })
+                .then_some(())
+        },
+    );
     assert!(d.logs().contains("inbox full"), "no warning in the log");
     let alice = relay.client("alice", "alice", SECRET);
     let (status, held) = alice.peek();
@@ -430,20 +442,28 @@ fn a_full_inbox_refuses_keeps_relay_messages_queued_and_resumes_after_deletes() 
     for id in &ids[..2] {
         assert!(d.ctl(&["inbox", "rm", id]).status.success());
     }
-    wait_for("the relay messages once there is room", Duration::from_secs(10), || {
-        let texts: Vec<String> = d.ctl_json(&["inbox", "--source", "relay"])
-            .as_array()?
-            .iter()
-            .filter_map(|m| m["message"].as_str().map(str::to_string))
-            .collect();
-        (texts == ["relay 0", "relay 1"]).then_some(())
-    });
+    wait_for(
+        "the relay messages once there is room",
+        Duration::from_secs(10),
+        || {
+            let texts: Vec<String> = d
+                .ctl_json(&["inbox", "--source", "relay"])
+                .as_array()?
+                .iter()
+                .filter_map(|m| m["message"].as_str().map(str::to_string))
+                .collect();
+            (texts == ["relay 0", "relay 1"]).then_some(())
+        },
+    );
     wait_for("the relay to release them", Duration::from_secs(10), || {
         let (_, held) = alice.peek();
         (held["messages"].as_array()?.is_empty()).then_some(())
     });
     let s = inbox_status(&d);
-    assert_eq!((s["total"].as_u64(), s["unread"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        (s["total"].as_u64(), s["unread"].as_u64()),
+        (Some(3), Some(2))
+    );
     assert_eq!(s["full"], true);
     // The one read message goes with `rm --read`; the unread ones stay.
     assert_eq!(d.ctl_json(&["inbox", "rm", "--read"])["count"], 1);
@@ -476,7 +496,10 @@ fn health_status(base: &str) -> u16 {
     }
     let mut head = String::new();
     let _ = BufReader::new(tcp).read_line(&mut head);
-    head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -494,19 +517,26 @@ fn upgraded_websockets_hold_their_connection_slot_until_they_close() {
     // a slot: open each WebSocket once one is free.)
     let mut sockets = Vec::new();
     for url in &urls {
-        sockets.push(wait_for("a WebSocket slot", Duration::from_secs(20), || {
-            clawlink_tests::relay::WsClient::connect(url).ok()
-        }));
+        sockets.push(wait_for(
+            "a WebSocket slot",
+            Duration::from_secs(20),
+            || clawlink_tests::relay::WsClient::connect(url).ok(),
+        ));
     }
     // Every slot is held by an open WebSocket: the next connection is refused.
     // (503 when the refusal is read before the close, 0 when the close wins.)
     let over = health_status(&relay.base());
-    assert!(matches!(over, 503 | 0), "a connection over the cap got {over}");
+    assert!(
+        matches!(over, 503 | 0),
+        "a connection over the cap got {over}"
+    );
     let text = relay.logs();
     assert!(text.contains("connection limit"), "no refusal logged");
     sockets.pop().map(|ws| ws.abort());
-    wait_for("the closed WebSocket's slot to be free", Duration::from_secs(10), || {
-        (health_status(&relay.base()) == 200).then_some(())
-    });
+    wait_for(
+        "the closed WebSocket's slot to be free",
+        Duration::from_secs(10),
+        || (health_status(&relay.base()) == 200).then_some(()),
+    );
     assert_eq!(sockets.len(), CAP - 1);
 }

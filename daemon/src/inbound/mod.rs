@@ -109,7 +109,11 @@ impl Ingest {
         self.store_plain_with(msg, true).await
     }
 
-    async fn store_plain_with(&self, msg: NewMessage, capped: bool) -> crate::store::Result<Stored> {
+    async fn store_plain_with(
+        &self,
+        msg: NewMessage,
+        capped: bool,
+    ) -> crate::store::Result<Stored> {
         let stored = self.inbox.insert_durable_with(msg, capped).await?;
         if let Stored::New(m) = &stored {
             tracing::debug!(id = m.id, source = %m.source, "message stored");

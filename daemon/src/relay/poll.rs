@@ -37,7 +37,10 @@ impl Relay {
             if msgs.is_empty() {
                 break;
             }
-            let (ids, stored) = self.store_page(&msgs, false).await.map_err(ApiError::from)?;
+            let (ids, stored) = self
+                .store_page(&msgs, false)
+                .await
+                .map_err(ApiError::from)?;
             out.extend(stored.into_iter().filter_map(|s| match s {
                 Stored::New(m) => Some(m),
                 Stored::Duplicate(_) | Stored::Consumed => None,

@@ -139,11 +139,7 @@ impl Inbox {
     fn made_room(&self) {
         let c = *self.lock();
         if !self.caps().reached(&c) && self.refused.swap(false, Ordering::Relaxed) {
-            tracing::info!(
-                total = c.total,
-                bytes = c.bytes,
-                "the inbox has room again"
-            );
+            tracing::info!(total = c.total, bytes = c.bytes, "the inbox has room again");
             self.room.notify_waiters();
         }
     }
@@ -313,13 +309,11 @@ impl Inbox {
         let value = encode(&m)?;
         let next = counts.marked_read(old.len() as u64, value.len() as u64);
         let record = encode(&next)?;
-        unwrap_tx(
-            (&self.msgs, &self.meta).transaction(|(msgs, meta)| {
-                msgs.insert(&key, value.as_slice())?;
-                meta.insert(inbox_counts::KEY, record.as_slice())?;
-                Ok::<_, TxError>(())
-            }),
-        )?;
+        unwrap_tx((&self.msgs, &self.meta).transaction(|(msgs, meta)| {
+            msgs.insert(&key, value.as_slice())?;
+            meta.insert(inbox_counts::KEY, record.as_slice())?;
+            Ok::<_, TxError>(())
+        }))?;
         *counts = next;
         Ok(Some(m))
     }
@@ -349,14 +343,14 @@ impl Inbox {
             let m: InboxMessage = decode(TREE, &old)?;
             let next = counts.removed(old.len() as u64, m.read);
             let record = encode(&next)?;
-            unwrap_tx(
-                (&self.msgs, &self.pending, &self.meta).transaction(|(msgs, pending, meta)| {
+            unwrap_tx((&self.msgs, &self.pending, &self.meta).transaction(
+                |(msgs, pending, meta)| {
                     msgs.remove(&key)?;
                     pending.remove(&key)?;
                     meta.insert(inbox_counts::KEY, record.as_slice())?;
                     Ok::<_, TxError>(())
-                }),
-            )?;
+                },
+            ))?;
             *counts = next;
         }
         self.made_room();
@@ -480,7 +474,10 @@ mod tests {
         assert!(inbox.remove(first.id())?);
         tokio::time::timeout(std::time::Duration::from_secs(5), room).await?;
         assert!(!inbox.is_full());
-        assert!(matches!(inbox.insert_durable(msg(3)).await?, Stored::New(_)));
+        assert!(matches!(
+            inbox.insert_durable(msg(3)).await?,
+            Stored::New(_)
+        ));
         Ok(())
     }
 
