@@ -532,7 +532,9 @@ fn upgraded_websockets_hold_their_connection_slot_until_they_close() {
     );
     let text = relay.logs();
     assert!(text.contains("connection limit"), "no refusal logged");
-    sockets.pop().map(|ws| ws.abort());
+    if let Some(ws) = sockets.pop() {
+        ws.abort();
+    }
     wait_for(
         "the closed WebSocket's slot to be free",
         Duration::from_secs(10),
