@@ -543,3 +543,59 @@ fn upgraded_websockets_hold_their_connection_slot_until_they_close() {
     );
     assert_eq!(sockets.len(), CAP - 1);
 }
+
+#[test]
+fn a_full_inbox_leaves_nexus_messages_on_the_server_until_there_is_room() {
+    use clawlink_tests::nexus::NexusServer;
+    let srv = NexusServer::start(&[]);
+    let mut a = Daemon::new();
+    // Short polls: a long poll fetches the next page while storing one, and reports a refused
+    // page only once that fetch returns (nothing is lost either way, it only takes longer).
+    a.write_config(&format!(
+        "[inbox]\nmax_messages = 1\n\n[nexus]\nurl = \"{}\"\npoll_interval_secs = 1\nlong_poll = false\n",
+        srv.url()
+    ));
+    a.spawn();
+    let sid = nexus_ok(&a, &["create", "--creator-agent-id", "alice"])["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_string();
+    let key = srv.join(&sid, "bob");
+    let post = |text: &str| {
+        let ans = srv.post_message(
+            &sid,
+            "bob",
+            Some(&key),
+            &serde_json::json!({ "text": text }),
+        );
+        assert_eq!(ans.0, 201, "{}", ans.1);
+    };
+    post("n-1");
+    wait_for("the first message", Duration::from_secs(15), || {
+        (inbox_texts(&a, &[]) == ["n-1"]).then_some(())
+    });
+    post("n-2");
+    wait_for(
+        "the session row to report the full inbox",
+        Duration::from_secs(15),
+        || {
+            let rows = a.ctl_json(&["status"])["connections"].clone();
+            rows.as_array()?
+                .iter()
+                .any(|r| {
+                    r["kind"] == "nexus"
+                        && r["last_error"]
+                            .as_str()
+                            .is_some_and(|e| e.contains("inbox is full"))
+                })
+                .then_some(())
+        },
+    );
+    assert_eq!(inbox_status(&a)["full"], true);
+    // The cursor stayed before n-2: once n-1 is deleted, the poller fetches it again.
+    let ids = inbox_ids(&a);
+    assert!(a.ctl(&["inbox", "rm", &ids[0]]).status.success());
+    wait_for("n-2 once there is room", Duration::from_secs(10), || {
+        (inbox_texts(&a, &[]) == ["n-2"]).then_some(())
+    });
+}

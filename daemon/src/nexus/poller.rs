@@ -192,7 +192,12 @@ impl Nexus {
                 None => d,
             });
             if let Some(d) = sleep {
-                tokio::select! { _ = tokio::time::sleep(d) => {}, _ = cancel.cancelled() => return }
+                // A full inbox that gets room again ends the wait (the page is fetched again).
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {},
+                    _ = self.ingest.inbox().room() => {},
+                    _ = cancel.cancelled() => return,
+                }
             }
         }
     }
