@@ -38,7 +38,7 @@ fn sealed_messages() -> usize {
     std::env::var("CLAWLINK_KILL9_SEALED_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000)
+        .unwrap_or(1_000)
 }
 const SENDERS: usize = 4;
 /// Seeds CI runs; `CLAWLINK_KILL9_SEEDS=1,2,3,...` runs others (for longer fault runs).
