@@ -4,36 +4,15 @@
 //! relays, killing one mid-stream loses and doubles nothing.
 
 use clawlink_tests::daemon::Daemon;
-use clawlink_tests::relay::RelayServer;
-use clawlink_tests::wait_for;
+use clawlink_tests::relay::{register_daemon, RelayServer};
+use clawlink_tests::{files_under, wait_for};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 
 fn register(d: &Daemon, relay: &RelayServer, id: &str) {
-    let secret = format!("{id}-secret-{}", std::process::id());
-    let r = d.ctl_json(&[
-        "relay",
-        "register",
-        "--relay",
-        &relay.base(),
-        "--id",
-        id,
-        "--name",
-        id,
-        "--secret",
-        &secret,
-    ]);
+    let r = register_daemon(d, relay, id);
     assert_eq!(r["id"], id, "{r}");
-    wait_for("relay connection", Duration::from_secs(20), || {
-        let s = d.ctl_json(&["status"]);
-        let target = format!("{}/{id}", relay.base());
-        s["connections"]
-            .as_array()?
-            .iter()
-            .any(|c| c["kind"] == "relay" && c["target"] == target && c["state"] == "connected")
-            .then_some(())
-    });
 }
 
 fn s(v: &Value, k: &str) -> String {
@@ -78,26 +57,17 @@ fn from_friends(d: &Daemon) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Every file under `dir`, as raw bytes, contains `needle` nowhere.
+/// No file under `dir` contains `needle`; returns how many files were read.
 fn nowhere_in(dir: &std::path::Path, needle: &str) -> usize {
-    let mut files = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                files += 1;
-                assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
-                    "{needle:?} found in {}",
-                    p.display()
-                );
-            }
-        }
+    let files = files_under(dir);
+    for (p, bytes) in &files {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle:?} found in {}",
+            p.display()
+        );
     }
-    files
+    files.len()
 }
 
 /// `inviter` invites (naming the accepter `accepter_name`), `accepter` accepts (naming the

@@ -233,23 +233,6 @@ fn settle(d: &Daemon, sent: &[Sent]) -> Vec<String> {
     inbox_texts(d)
 }
 
-/// The bytes of every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                out.push(bytes);
-            }
-        }
-    }
-    out
-}
-
 fn quiet_daemon() -> Daemon {
     let mut d = Daemon::new();
     d.env.push(("RUST_LOG".into(), "info".into()));
@@ -438,9 +421,9 @@ fn relay_stream(sealed: bool) {
                 .as_array()
                 .is_some_and(|l| !l.is_empty() && l.iter().all(|m| m["meta"]["verified"] == true)));
             let first = &sent[0][0].0;
-            let leaked = walk(&relay.data_dir)
+            let leaked = clawlink_tests::files_under(&relay.data_dir)
                 .iter()
-                .any(|bytes| bytes.windows(first.len()).any(|w| w == first.as_bytes()));
+                .any(|(_, bytes)| bytes.windows(first.len()).any(|w| w == first.as_bytes()));
             assert!(!leaked, "the relay's data dir holds plaintext {first:?}");
         }
     }

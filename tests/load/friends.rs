@@ -14,7 +14,7 @@
 use crate::stats::table;
 use clawlink::client::Client;
 use clawlink::proto::{RelayRequest, Request, SendParams};
-use clawlink_tests::relay::RelayServer;
+use clawlink_tests::relay::{register_daemon, RelayServer};
 use clawlink_tests::{wait_for, Daemon};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -36,26 +36,6 @@ fn inbox_total(d: &Daemon) -> usize {
     d.ctl_json(&["status"])["inbox"]["total"]
         .as_u64()
         .unwrap_or(0) as usize
-}
-
-fn register(d: &Daemon, relay: &RelayServer, id: &str) {
-    d.ctl_json(&[
-        "relay",
-        "register",
-        "--relay",
-        &relay.base(),
-        "--id",
-        id,
-        "--secret",
-        &format!("{id}-load-secret"),
-    ]);
-    wait_for("connected", Duration::from_secs(20), || {
-        d.ctl_json(&["status"])["connections"]
-            .as_array()?
-            .iter()
-            .any(|c| c["kind"] == "relay" && c["state"] == "connected")
-            .then_some(())
-    });
 }
 
 /// Sends `n` messages through `concurrency` connections to `a`; returns the time until `b`'s
@@ -102,8 +82,8 @@ fn run_one(
 pub fn run(a_args: Args) {
     let relay = RelayServer::start(&["--id-rate", "0", "--queue-cap", "10000000"]);
     let (a, b) = (Daemon::start(), Daemon::start());
-    register(&a, &relay, "alice");
-    register(&b, &relay, "bob");
+    register_daemon(&a, &relay, "alice");
+    register_daemon(&b, &relay, "bob");
 
     // The invite round trip: B's accept reaches A over the relay, A's receipt comes back.
     let inv = a.ctl_json(&["friend", "invite", "--name", "bob"]);

@@ -200,3 +200,21 @@ pub fn wait_http_health(addr: SocketAddr, timeout: Duration) {
             .map(|_| ())
     });
 }
+
+/// Every file under `dir` (recursively), with its bytes: for checks that a server's data
+/// directory holds no plaintext.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.push((p, bytes));
+            }
+        }
+    }
+    out
+}

@@ -460,3 +460,28 @@ impl Drop for WsClient {
         let _ = self.cmds.send(Cmd::Abort);
     }
 }
+
+/// Registers `id` on `relay` from daemon `d` (`clawlink relay register`) and waits until its
+/// connection is up.
+pub fn register_daemon(d: &crate::Daemon, relay: &RelayServer, id: &str) -> Value {
+    let secret = format!("{id}-secret-{}", std::process::id());
+    let r = d.ctl_json(&[
+        "relay",
+        "register",
+        "--relay",
+        &relay.base(),
+        "--id",
+        id,
+        "--secret",
+        &secret,
+    ]);
+    let target = format!("{}/{id}", relay.base());
+    wait_for("relay connection", Duration::from_secs(30), || {
+        d.ctl_json(&["status"])["connections"]
+            .as_array()?
+            .iter()
+            .any(|c| c["kind"] == "relay" && c["target"] == target && c["state"] == "connected")
+            .then_some(())
+    });
+    r
+}
