@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 #[allow(unsafe_code)] // setrlimit: raise our soft fd limit (inherited by the relay) for 10,000 sockets
-fn raise_nofile() {
+pub fn raise_nofile() {
     let mut l = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
