@@ -150,28 +150,86 @@ fn ids(a: &Args, store: &NatsStore, hash: &str, nats_pids: &[u32], nats_dir: &Pa
     }
     let s = summarize(lat);
     let mut rows: Vec<(String, String)> = vec![
-        ("accounts created".into(), format!("{} (failed: {})", a.ids - 1, failed.into_inner())),
-        ("creation rate".into(), format!("{:.0} /s over {:.1} s, {} writer threads", (a.ids - 1) as f64 / took.as_secs_f64(), took.as_secs_f64(), a.writers)),
-        ("CPU of this tool (the store's client) while creating".into(), format!("{my_cpu:.1} s")),
-        ("NATS store on disk, 3 nodes, before / after".into(), format!("{disk0:.1} / {disk1:.1} MiB")),
-        ("disk per account, 3 replicas together".into(), format!("{:.0} B", (disk1 - disk0) * 1_048_576.0 / a.ids as f64)),
-        ("lookups of spread-out ids, p50 / p99 / max".into(), format!("{} / {} / {} ({} lookups, {missing} not found)", ms(s.p50), ms(s.p99), ms(s.max), s.count)),
+        (
+            "accounts created".into(),
+            format!("{} (failed: {})", a.ids - 1, failed.into_inner()),
+        ),
+        (
+            "creation rate".into(),
+            format!(
+                "{:.0} /s over {:.1} s, {} writer threads",
+                (a.ids - 1) as f64 / took.as_secs_f64(),
+                took.as_secs_f64(),
+                a.writers
+            ),
+        ),
+        (
+            "CPU of this tool (the store's client) while creating".into(),
+            format!("{my_cpu:.1} s"),
+        ),
+        (
+            "NATS store on disk, 3 nodes, before / after".into(),
+            format!("{disk0:.1} / {disk1:.1} MiB"),
+        ),
+        (
+            "disk per account, 3 replicas together".into(),
+            format!("{:.0} B", (disk1 - disk0) * 1_048_576.0 / a.ids as f64),
+        ),
+        (
+            "lookups of spread-out ids, p50 / p99 / max".into(),
+            format!(
+                "{} / {} / {} ({} lookups, {missing} not found)",
+                ms(s.p50),
+                ms(s.p99),
+                ms(s.max),
+                s.count
+            ),
+        ),
     ];
-    for (k, ((r0, r1), (c0, c1))) in rss0.iter().zip(&rss1).zip(cpu0.iter().zip(&cpu1)).enumerate() {
+    for (k, ((r0, r1), (c0, c1))) in rss0
+        .iter()
+        .zip(&rss1)
+        .zip(cpu0.iter().zip(&cpu1))
+        .enumerate()
+    {
         rows.push((
             format!("nats {}: RSS before / after, CPU while creating", k + 1),
-            format!("{} / {} ({:.0} B per account), {:.1} s", mib(*r0), mib(*r1), r1.saturating_sub(*r0) as f64 * 1024.0 / a.ids as f64, c1 - c0),
+            format!(
+                "{} / {} ({:.0} B per account), {:.1} s",
+                mib(*r0),
+                mib(*r1),
+                r1.saturating_sub(*r0) as f64 * 1024.0 / a.ids as f64,
+                c1 - c0
+            ),
         ));
     }
     let rows: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    table(&format!("{} ids in JetStream KV (R3, 3 NATS nodes), created through the store", a.ids), &rows);
+    table(
+        &format!(
+            "{} ids in JetStream KV (R3, 3 NATS nodes), created through the store",
+            a.ids
+        ),
+        &rows,
+    );
 }
 
 /// A `ws-hold` child holding `count` sockets on `base`; returns once they are all open.
-fn holder(base: &str, count: usize, ids: usize) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+fn holder(
+    base: &str,
+    count: usize,
+    ids: usize,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
     let exe = std::env::current_exe().expect("own path");
     let mut child = Command::new(exe)
-        .args(["ws-hold", "--base", base, "--count", &count.to_string(), "--ids", &ids.to_string()])
+        .args([
+            "ws-hold",
+            "--base",
+            base,
+            "--count",
+            &count.to_string(),
+            "--ids",
+            &ids.to_string(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -179,7 +237,10 @@ fn holder(base: &str, count: usize, ids: usize) -> (std::process::Child, BufRead
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     let _ = out.read_line(&mut line);
-    assert!(line.starts_with("ready"), "ws-hold did not get its sockets open: {line:?}");
+    assert!(
+        line.starts_with("ready"),
+        "ws-hold did not get its sockets open: {line:?}"
+    );
     (child, out)
 }
 
@@ -221,14 +282,18 @@ pub fn hold(a: HoldArgs) {
         }
         println!("ready {}", a.count);
         let _ = std::io::stdout().flush();
-        let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await;
+        let _ =
+            tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await;
         println!("closed {}", closed.load(Ordering::Relaxed));
     });
 }
 
 /// Runs both parts on one cluster.
 pub fn run(a: Args) {
-    assert!(a.ids >= 2 && a.ws_ids >= 1 && a.ws_ids <= a.ids, "need 2 <= ids and 1 <= ws-ids <= ids");
+    assert!(
+        a.ids >= 2 && a.ws_ids >= 1 && a.ws_ids <= a.ids,
+        "need 2 <= ids and 1 <= ws-ids <= ids"
+    );
     raise_nofile();
     let cluster = Arc::new(Mutex::new(NatsCluster::start(3)));
     let prefix = unique_prefix();
@@ -239,8 +304,20 @@ pub fn run(a: Args) {
     let per_id = a.ws.div_ceil(2).div_ceil(a.ws_ids).to_string();
     let conns = (a.ws / 2 + 1000).to_string();
     let relay_args = [
-        "--id-rate", "0", "--auth-rate", "0", "--ip-rate", "0", "--registrations-per-hour", "0",
-        "--max-ws-per-id", &per_id, "--max-connections", &conns, "--max-connections-per-ip", &conns,
+        "--id-rate",
+        "0",
+        "--auth-rate",
+        "0",
+        "--ip-rate",
+        "0",
+        "--registrations-per-hour",
+        "0",
+        "--max-ws-per-id",
+        &per_id,
+        "--max-connections",
+        &conns,
+        "--max-connections-per-ip",
+        &conns,
     ];
     let n1 = RelayServer::start_on(&cluster, &prefix, &relay_args);
     assert_eq!(n1.client(&id(0), "scale 0", SECRET).register().0, 201);
@@ -259,7 +336,9 @@ pub fn run(a: Args) {
         max_bytes: -1,
         max_message_bytes: 64 * 1024,
     };
-    let store = rt.block_on(NatsStore::open(&cfg)).expect("open the JetStream store");
+    let store = rt
+        .block_on(NatsStore::open(&cfg))
+        .expect("open the JetStream store");
     let hash = store
         .account(&id(0))
         .expect("read account 0")
@@ -268,14 +347,25 @@ pub fn run(a: Args) {
     ids(&a, &store, &hash, &nats_pids, &nats_dir);
 
     let n2 = RelayServer::start_on(&cluster, &prefix, &relay_args);
-    let relay_pids: Vec<u32> = [&n1, &n2].iter().filter_map(|n| n.proc.as_ref().map(|p| p.pid())).collect();
+    let relay_pids: Vec<u32> = [&n1, &n2]
+        .iter()
+        .filter_map(|n| n.proc.as_ref().map(|p| p.pid()))
+        .collect();
     let rss0: Vec<u64> = relay_pids.iter().map(|p| proc_usage(*p).rss_kib).collect();
     let per_node = a.ws / 2;
     let t = Instant::now();
-    let mut holders: Vec<_> = [&n1, &n2].iter().map(|n| holder(&n.base(), per_node, a.ws_ids)).collect();
+    let mut holders: Vec<_> = [&n1, &n2]
+        .iter()
+        .map(|n| holder(&n.base(), per_node, a.ws_ids))
+        .collect();
     let opened = t.elapsed();
     let holder_pids: Vec<u32> = holders.iter().map(|(c, _)| c.id()).collect();
-    let all: Vec<u32> = relay_pids.iter().chain(&nats_pids).chain(&holder_pids).copied().collect();
+    let all: Vec<u32> = relay_pids
+        .iter()
+        .chain(&nats_pids)
+        .chain(&holder_pids)
+        .copied()
+        .collect();
     let cpu0 = cpu(&all);
     std::thread::sleep(Duration::from_secs(a.hold_secs)); // the measured idle period itself
     let cpu1 = cpu(&all);
@@ -285,23 +375,52 @@ pub fn run(a: Args) {
         drop(child.stdin.take());
         let mut line = String::new();
         let _ = out.read_line(&mut line);
-        closed += line.trim().strip_prefix("closed ").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+        closed += line
+            .trim()
+            .strip_prefix("closed ")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
         let _ = child.wait();
     }
     let mut rows: Vec<(String, String)> = vec![
-        ("sockets".into(), format!("{} ({per_node} per node), {} ids", per_node * 2, a.ws_ids)),
-        ("time to open them all".into(), format!("{:.1} s", opened.as_secs_f64())),
-        ("closed by the relay during the hold".into(), closed.to_string()),
+        (
+            "sockets".into(),
+            format!("{} ({per_node} per node), {} ids", per_node * 2, a.ws_ids),
+        ),
+        (
+            "time to open them all".into(),
+            format!("{:.1} s", opened.as_secs_f64()),
+        ),
+        (
+            "closed by the relay during the hold".into(),
+            closed.to_string(),
+        ),
     ];
     for (k, (r0, r1)) in rss0.iter().zip(&rss1).enumerate() {
         rows.push((
             format!("relay node {}: RSS before / with the sockets", k + 1),
-            format!("{} / {} ({:.1} KiB per socket)", mib(*r0), mib(*r1), r1.saturating_sub(*r0) as f64 / per_node as f64),
+            format!(
+                "{} / {} ({:.1} KiB per socket)",
+                mib(*r0),
+                mib(*r1),
+                r1.saturating_sub(*r0) as f64 / per_node as f64
+            ),
         ));
     }
-    let names = ["relay node 1", "relay node 2", "nats 1", "nats 2", "nats 3", "holder 1", "holder 2"];
+    let names = [
+        "relay node 1",
+        "relay node 2",
+        "nats 1",
+        "nats 2",
+        "nats 3",
+        "holder 1",
+        "holder 2",
+    ];
     for ((n, c0), c1) in names.iter().zip(&cpu0).zip(&cpu1) {
-        rows.push((format!("CPU {n} over the {} s idle", a.hold_secs), format!("{:.2} s", c1 - c0)));
+        rows.push((
+            format!("CPU {n} over the {} s idle", a.hold_secs),
+            format!("{:.2} s", c1 - c0),
+        ));
     }
     let rows: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     table("idle WebSockets over 2 relay nodes (JetStream R3)", &rows);
