@@ -87,6 +87,11 @@ pub fn run(a: Args) {
         "10000000",
         "--max-ws-per-id",
         "100000",
+        // 64 posters, B and 10,000 idle sockets, all from loopback.
+        "--max-connections",
+        "15000",
+        "--max-connections-per-ip",
+        "15000",
     ]);
     let relay_pid = relay.proc.as_ref().map(|p| p.pid()).unwrap_or(0);
     let b = Daemon::start();

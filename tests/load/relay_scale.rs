@@ -101,7 +101,14 @@ fn cpu(pids: &[u32]) -> Vec<f64> {
 }
 
 /// Creates `a.ids` accounts (id 0 already exists) and times `a.lookups` lookups; prints a table.
-fn ids(a: &Args, store: &NatsStore, hash: &str, nats_pids: &[u32], nats_dir: &Path) {
+fn ids(
+    a: &Args,
+    rt: &tokio::runtime::Handle,
+    store: &NatsStore,
+    hash: &str,
+    nats_pids: &[u32],
+    nats_dir: &Path,
+) {
     let rss = |pids: &[u32]| -> Vec<u64> { pids.iter().map(|p| proc_usage(*p).rss_kib).collect() };
     let (rss0, disk0, cpu0) = (rss(nats_pids), disk_mib(nats_dir), cpu(nats_pids));
     let me = std::process::id();
@@ -112,6 +119,8 @@ fn ids(a: &Args, store: &NatsStore, hash: &str, nats_pids: &[u32], nats_dir: &Pa
     std::thread::scope(|s| {
         for _ in 0..a.writers {
             s.spawn(|| loop {
+                // The store's calls build their deadline in the runtime's context.
+                let _rt = rt.enter();
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= a.ids {
                     return;
@@ -339,12 +348,14 @@ pub fn run(a: Args) {
     let store = rt
         .block_on(NatsStore::open(&cfg))
         .expect("open the JetStream store");
+    // The store's synchronous calls build their deadline in the runtime's context.
+    let _rt = rt.enter();
     let hash = store
         .account(&id(0))
         .expect("read account 0")
         .expect("account 0 registered")
         .secret_hash;
-    ids(&a, &store, &hash, &nats_pids, &nats_dir);
+    ids(&a, rt.handle(), &store, &hash, &nats_pids, &nats_dir);
 
     let n2 = RelayServer::start_on(&cluster, &prefix, &relay_args);
     let relay_pids: Vec<u32> = [&n1, &n2]
