@@ -72,8 +72,6 @@ pub fn run(a: Args) {
         // 64 senders, the daemon and 100 idle sessions, all from loopback.
         "--max-connections-per-ip",
         "4096",
-        "--rate-limit-requests",
-        "0",
     ]);
     throughput(&srv, &a);
     for long in [true, false] {
