@@ -125,7 +125,7 @@ fn ids(
                 if i >= a.ids {
                     return;
                 }
-                if i % 100_000 == 0 {
+                if i.is_multiple_of(100_000) {
                     eprintln!("created {i} accounts in {:.0} s", t.elapsed().as_secs_f64());
                 }
                 let rec = AccountRecord {
