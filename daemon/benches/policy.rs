@@ -8,6 +8,13 @@
 //! - `audit/append`: one record written to the log (no fsync);
 //! - `audit/append+sync`: one record and its fsync plus head update (the worst case: the
 //!   worker syncs once per batch, not per record).
+//!
+//! The `on_core/` variants time the same by the thread's time on a core (see `cpu_time`),
+//! which a busy shared machine does not inflate; `append+sync` has none, as its cost is the
+//! wait for the disk.
+
+#[path = "cpu_time/mod.rs"]
+mod cpu_time;
 
 use clawlink::proto::InboxMessage;
 use clawlinkd::policy::{Engine, Level, Settings};
@@ -49,6 +56,16 @@ fn bench(c: &mut Criterion) {
     c.bench_function("decide/hostile", |b| {
         b.iter(|| engine.decide(&hostile, None, &set).expect("decide"))
     });
+    c.bench_function("on_core/decide/deliver", |b| {
+        b.iter_custom(|n| {
+            cpu_time::on_core(n, || engine.decide(&plain, None, &set).expect("decide"))
+        })
+    });
+    c.bench_function("on_core/decide/hostile", |b| {
+        b.iter_custom(|n| {
+            cpu_time::on_core(n, || engine.decide(&hostile, None, &set).expect("decide"))
+        })
+    });
     let entry = Entry {
         source: "relay".into(),
         sender: "relay:alice".into(),
@@ -61,6 +78,11 @@ fn bench(c: &mut Criterion) {
     };
     c.bench_function("audit/append", |b| {
         b.iter(|| engine.audit.append(entry.clone()).expect("append"))
+    });
+    c.bench_function("on_core/audit/append", |b| {
+        b.iter_custom(|n| {
+            cpu_time::on_core(n, || engine.audit.append(entry.clone()).expect("append"))
+        })
     });
     c.bench_function("audit/append+sync", |b| {
         b.iter(|| {

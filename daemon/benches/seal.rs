@@ -9,6 +9,9 @@
 use clawlinkd::trust::envelope::{Envelope, Header, Kind};
 use clawlinkd::trust::keys::{KeyPair, PeerId};
 use clawlinkd::trust::seal::{self, Draft};
+#[path = "cpu_time/mod.rs"]
+mod cpu_time;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn header(s: &KeyPair, r: &KeyPair) -> Header {
@@ -53,6 +56,17 @@ fn bench(c: &mut Criterion) {
     g.bench_function("open", |b| b.iter(|| open_one(&sealed)));
     g.bench_function("seal_and_open", |b| {
         b.iter(|| seal_one().ok().and_then(|t| open_one(&t)))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("envelope_1KiB_on_core");
+    g.bench_function("seal", |b| {
+        b.iter_custom(|n| cpu_time::on_core(n, seal_one))
+    });
+    g.bench_function("open", |b| {
+        b.iter_custom(|n| cpu_time::on_core(n, || open_one(&sealed)))
+    });
+    g.bench_function("seal_and_open", |b| {
+        b.iter_custom(|n| cpu_time::on_core(n, || seal_one().ok().and_then(|t| open_one(&t))))
     });
     g.finish();
 }

@@ -10,6 +10,7 @@
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- status --runs 200
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- nexus
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- relay-cluster --rate 1000 --secs 10
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- relay-scale --ids 1000000 --ws 20000
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- soak --duration-secs 3600 --rate 20
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- a2a-ingest --messages 5000
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- a2a-ask --runs 20 --answer-ms 1000
@@ -30,6 +31,7 @@ mod nexus;
 mod policy;
 mod relay;
 mod relay_cluster;
+mod relay_scale;
 mod soak;
 mod stats;
 mod webhook;
@@ -60,6 +62,11 @@ enum Scenario {
     RelayCluster(relay_cluster::Args),
     /// Daemon → relay → daemon, plaintext vs sealed between friends, and the invite round trip.
     Friends(friends::Args),
+    /// JetStream relay at scale: a million ids through the store, idle WebSockets on 2 nodes.
+    RelayScale(relay_scale::Args),
+    /// Holds idle relay WebSockets for `relay-scale` (a child process of it).
+    #[command(hide = true)]
+    WsHold(relay_scale::HoldArgs),
     /// Wall time of `clawlink status`, process start to exit.
     Status {
         #[arg(long, default_value_t = 200)]
@@ -95,6 +102,8 @@ fn main() {
         Scenario::Relay(a) => relay::run(a),
         Scenario::RelayCluster(a) => relay_cluster::run(a),
         Scenario::Friends(a) => friends::run(a),
+        Scenario::RelayScale(a) => relay_scale::run(a),
+        Scenario::WsHold(a) => relay_scale::hold(a),
         Scenario::Status { runs } => webhook::status(runs),
         Scenario::Nexus(a) => nexus::run(a),
         Scenario::Soak(a) => soak::run(a),

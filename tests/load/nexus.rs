@@ -66,7 +66,13 @@ fn inbox_total(d: &Daemon) -> u64 {
 }
 
 pub fn run(a: Args) {
-    let srv = NexusServer::start(&["--max-messages-per-session", "10000000"]);
+    let srv = NexusServer::start(&[
+        "--max-messages-per-session",
+        "10000000",
+        // 64 senders, the daemon and 100 idle sessions, all from loopback.
+        "--max-connections-per-ip",
+        "4096",
+    ]);
     throughput(&srv, &a);
     for long in [true, false] {
         latency(&srv, &a, long);

@@ -56,8 +56,8 @@ pub fn ingest(a: Args) {
                 format!("{} / {}", ms(s_on.p50), ms(s_on.p99)),
             ),
             (
-                "clawlinkd CPU (s), off | on",
-                format!("{cpu_off:.2} | {cpu_on:.2}"),
+                "clawlinkd CPU (s), off / on",
+                format!("{cpu_off:.2} / {cpu_on:.2}"),
             ),
         ],
     );

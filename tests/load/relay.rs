@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 #[allow(unsafe_code)] // setrlimit: raise our soft fd limit (inherited by the relay) for 10,000 sockets
-fn raise_nofile() {
+pub fn raise_nofile() {
     let mut l = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -87,6 +87,11 @@ pub fn run(a: Args) {
         "10000000",
         "--max-ws-per-id",
         "100000",
+        // 64 posters, B and 10,000 idle sockets, all from loopback.
+        "--max-connections",
+        "15000",
+        "--max-connections-per-ip",
+        "15000",
     ]);
     let relay_pid = relay.proc.as_ref().map(|p| p.pid()).unwrap_or(0);
     let b = Daemon::start();
