@@ -153,7 +153,7 @@ fn follow_other_nodes(
 
 async fn session(
     mut socket: WebSocket,
-    relay: &Relay,
+    relay: &Arc<Relay>,
     account: &Arc<Account>,
     ack: bool,
 ) -> &'static str {
@@ -306,7 +306,16 @@ async fn deliver_acked(
 
 /// Handles `{"type":"ack","id":ID}` / `{"type":"ack","ids":[ID,...]}`; true when the window
 /// had been full and now has room again.
-fn on_ack(relay: &Relay, account: &Account, inflight: &mut BTreeSet<u64>, text: &str) -> bool {
+///
+/// With a shared store a delete is a round trip to its leader, so the deletes run beside the
+/// socket's loop rather than in it: the next pushes do not wait for them. If the relay dies
+/// before they are done, the messages are pushed again (at least once, as always).
+fn on_ack(
+    relay: &Arc<Relay>,
+    account: &Arc<Account>,
+    inflight: &mut BTreeSet<u64>,
+    text: &str,
+) -> bool {
     let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
         return false;
     };
@@ -314,14 +323,26 @@ fn on_ack(relay: &Relay, account: &Account, inflight: &mut BTreeSet<u64>, text: 
         return false;
     }
     let was_full = inflight.len() >= WINDOW;
-    for seq in frame
+    let seqs: Vec<u64> = frame
         .id
         .iter()
         .chain(frame.ids.iter())
         .filter_map(MessageId::seq)
-    {
-        inflight.remove(&seq);
-        let _ = relay.remove(account, seq);
+        .collect();
+    for seq in &seqs {
+        inflight.remove(seq);
+    }
+    if relay.store.shared() {
+        let (relay, account) = (Arc::clone(relay), Arc::clone(account));
+        tokio::spawn(async move {
+            for seq in seqs {
+                let _ = relay.remove(&account, seq);
+            }
+        });
+    } else {
+        for seq in seqs {
+            let _ = relay.remove(account, seq);
+        }
     }
     was_full && inflight.len() < WINDOW
 }
