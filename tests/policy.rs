@@ -412,3 +412,37 @@ fn a_friend_delivered_to_the_agent_gets_a_signed_delivered_receipt() {
     assert!(w.contains("from \"alice\" via friend (verified"), "{w}");
     assert_no_main_session_has(&msg);
 }
+
+/// `send --method agent` without `--session` runs the peer's agent in its main session (the
+/// README's promise), not in a new one, against the real gateway and model.
+#[test]
+fn method_agent_without_a_session_runs_in_the_main_session() {
+    let r = rig();
+    let d = Daemon::start();
+    let token_file = d.dir.path().join("gateway-token");
+    std::fs::write(&token_file, &r.gw.token).expect("token file");
+    let msg = unique("agent-main-session");
+    let out = d.ctl(&[
+        "send",
+        "--url",
+        &r.gw.url,
+        "--token-file",
+        &token_file.to_string_lossy(),
+        "--method",
+        "agent",
+        "--message",
+        &msg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let turn = wait_for("the model runs with the message", TURN, || {
+        r.model
+            .chats()
+            .into_iter()
+            .find(|c| c.user_text().contains(&msg))
+    });
+    assert_eq!(turn.session().as_deref(), Some("agent:main:main"));
+}
