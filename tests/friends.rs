@@ -4,6 +4,7 @@
 //! relays, killing one mid-stream loses and doubles nothing.
 
 use clawlink_tests::daemon::Daemon;
+use clawlink_tests::friends::befriend;
 use clawlink_tests::relay::{register_daemon, RelayServer};
 use clawlink_tests::{files_under, wait_for};
 use serde_json::Value;
@@ -34,21 +35,6 @@ fn ctl_any(d: &Daemon, args: &[&str]) -> (Option<i32>, Value) {
     (out.status.code(), v)
 }
 
-/// The friend named `name` in `d`'s list, once it is there and `ready` holds.
-fn friend_when(d: &Daemon, name: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    wait_for(
-        &format!("friend {name} pinned"),
-        Duration::from_secs(30),
-        || {
-            let list = d.ctl_json(&["friend", "list"]);
-            list.as_array()?
-                .iter()
-                .find(|f| f["name"] == name && ready(f))
-                .cloned()
-        },
-    )
-}
-
 /// Messages from friends in `d`'s inbox, oldest first.
 fn from_friends(d: &Daemon) -> Vec<Value> {
     d.ctl_json(&["inbox", "--source", "friend", "--limit", "1000"])
@@ -68,29 +54,6 @@ fn nowhere_in(dir: &std::path::Path, needle: &str) -> usize {
         );
     }
     files.len()
-}
-
-/// `inviter` invites (naming the accepter `accepter_name`), `accepter` accepts (naming the
-/// inviter `inviter_name`); the accept travels over the invite's addresses by itself.
-fn befriend(inviter: &Daemon, accepter: &Daemon, names: (&str, &str), via: &[String]) {
-    let (inviter_name, accepter_name) = names;
-    let mut args = vec!["friend", "invite", "--name", accepter_name];
-    for v in via {
-        args.extend(["--via", v.as_str()]);
-    }
-    let inv = inviter.ctl_json(&args);
-    let accepted = accepter.ctl_json(&[
-        "friend",
-        "accept",
-        &s(&inv, "invite"),
-        "--name",
-        inviter_name,
-    ]);
-    assert_eq!(accepted["friend"]["name"], inviter_name, "{accepted}");
-    // The inviter opens the accept when it arrives; its signed receipt confirms the accepter.
-    let at_inviter = friend_when(inviter, accepter_name, |_| true);
-    let at_accepter = friend_when(accepter, inviter_name, |f| f["confirmed"] == true);
-    assert_eq!(at_inviter["safety_number"], at_accepter["safety_number"]);
 }
 
 #[test]

@@ -301,27 +301,6 @@ fn sealed_envelopes_survive_kills_of_sender_server_and_recipient() {
     relay_stream(true);
 }
 
-/// A invites B (named `bob`), B accepts (naming A `alice`) over the relay; returns once both
-/// sides have pinned each other.
-fn befriend(a: &Daemon, b: &Daemon) {
-    let inv = a.ctl_json(&["friend", "invite", "--name", "bob"]);
-    let invite = inv["invite"].as_str().unwrap_or_default();
-    b.ctl_json(&["friend", "accept", invite, "--name", "alice"]);
-    wait_for("the friendship confirmed", Duration::from_secs(30), || {
-        let pinned = |d: &Daemon, name: &str| {
-            d.ctl_json(&["friend", "list"]).as_array().is_some_and(|l| {
-                l.iter()
-                    .any(|f| f["name"] == name && f["confirmed"] == true)
-            })
-        };
-        (a.ctl_json(&["friend", "list"])
-            .as_array()
-            .is_some_and(|l| !l.is_empty())
-            && pinned(b, "alice"))
-        .then_some(())
-    });
-}
-
 fn relay_stream(sealed: bool) {
     let total = if sealed {
         sealed_messages()
@@ -348,7 +327,8 @@ fn relay_stream(sealed: bool) {
         relay_connected(&b);
         relay_connected(&a);
         if sealed {
-            befriend(&a, &b);
+            // A invites B (named `bob`), B accepts (naming A `alice`) over the relay.
+            clawlink_tests::friends::befriend(&a, &b, ("alice", "bob"), &[]);
         }
         let socket = a.socket.clone();
         // Each sender keeps one control connection, as an agent driving clawlink would.

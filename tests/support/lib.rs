@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 pub mod a2a;
 pub mod a2a_model;
 pub mod daemon;
+pub mod friends;
 pub mod gateway;
 pub mod model;
 pub mod nats;

@@ -30,30 +30,28 @@ pub struct Handled {
 
 /// Opens `text`, which arrived over `via` (`relay`, `nexus`, `http`, `webhook`, `control`).
 pub async fn open(friends: &Friends, text: &str, via: &str) -> Result<Handled, TrustError> {
-    let mut queue = vec![text.to_string()];
-    let mut first: Option<Handled> = None;
-    let mut later = Vec::new();
-    while let Some(text) = queue.pop() {
-        let h = one(friends, &text, via, &mut queue).await?;
-        // A message's fsync (the inbox's, same store) already covered the seen id; a receipt
-        // lost in a crash only costs a resend. Everything else is made durable here.
-        if !matches!(h.outcome, "message" | "duplicate" | "receipt") {
-            friends.trust.store().durable().await?;
-        }
-        match &first {
-            None => first = Some(h),
-            Some(_) => later.extend(h.reply),
-        }
+    let mut queue = Vec::new();
+    let mut first = one_durable(friends, text, via, &mut queue).await?;
+    while let Some(released) = queue.pop() {
+        let h = one_durable(friends, &released, via, &mut queue).await?;
+        first.later.extend(h.reply);
     }
-    let mut h = first.unwrap_or(Handled {
-        outcome: "rejected",
-        friend: None,
-        status: None,
-        stored: Stored::Consumed,
-        reply: None,
-        later: Vec::new(),
-    });
-    h.later = later;
+    Ok(first)
+}
+
+/// [`one`], then made durable where the inbox's own fsync did not already cover it: a
+/// message's fsync (same store) covered its seen id, and a receipt lost in a crash only costs
+/// a resend.
+async fn one_durable(
+    friends: &Friends,
+    text: &str,
+    via: &str,
+    queue: &mut Vec<String>,
+) -> Result<Handled, TrustError> {
+    let h = one(friends, text, via, queue).await?;
+    if !matches!(h.outcome, "message" | "duplicate" | "receipt") {
+        friends.trust.store().durable().await?;
+    }
     Ok(h)
 }
 

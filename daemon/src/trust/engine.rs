@@ -532,12 +532,7 @@ impl Trust {
                 let for_id = unhex::<16>(&r.for_id).ok_or(Refusal::BadPayload)?;
                 let status = r.status.as_str().to_string();
                 // Receipts may cross (a resend's `stored` after `delivered`): keep the furthest.
-                let rank = |s: &str| match s {
-                    "stored" => 1,
-                    "delivered" => 2,
-                    "rejected" => 3,
-                    _ => 0,
-                };
+                let rank = super::payload::receipt_rank;
                 let before = self.store.receipt(&for_id)?;
                 if before.is_none_or(|b| rank(&b.status) <= rank(&status)) {
                     self.store.put_receipt(

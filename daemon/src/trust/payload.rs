@@ -75,6 +75,17 @@ pub enum ReceiptStatus {
     Rejected,
 }
 
+/// How far a receipt status goes: `stored` < `delivered` < `rejected` (final); 0 for anything
+/// else. Receipts may cross, so the furthest one is kept and waited for.
+pub fn receipt_rank(status: &str) -> u8 {
+    match status {
+        "stored" => 1,
+        "delivered" => 2,
+        "rejected" => 3,
+        _ => 0,
+    }
+}
+
 impl ReceiptStatus {
     /// Its wire name: `stored`, `delivered`, `rejected`.
     pub fn as_str(self) -> &'static str {

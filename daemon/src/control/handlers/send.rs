@@ -128,13 +128,10 @@ fn friend_of(state: &State, p: &SendParams) -> Result<Option<Arc<Friends>>, ApiE
     Ok(known.map(|_| friends))
 }
 
-/// How far a receipt status goes: `stored` < `delivered`; `rejected` ends the wait.
+/// Whether receipt `status` is as far as `want` (`rejected`, the furthest, ends any wait).
 fn reached(status: &str, want: &str) -> bool {
-    match status {
-        "rejected" | "delivered" => true,
-        "stored" => want == "stored",
-        _ => false,
-    }
+    use crate::trust::payload::receipt_rank;
+    receipt_rank(status) > 0 && receipt_rank(status) >= receipt_rank(want)
 }
 
 /// Queues `record` and reports the first attempt, or with `wait` its final state, and with
