@@ -39,10 +39,28 @@ fn webhook_message_reaches_inbox_and_a_live_listener() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut child = listener.spawn().expect("spawn listen");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    // The subscription is live once the daemon counts it; poll via a probe message instead of sleeping.
-    let probe = d.post_message(&json!({"from": "probe", "message": "probe"}));
-    assert_eq!(probe.status(), 200);
+    let out = child.stdout.take().expect("stdout");
+    let (tx, printed) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The subscription is live once the listener prints a probe: post probes until one shows.
+    let mut probes = 0;
+    let live = wait_for(
+        "the listener prints a probe",
+        Duration::from_secs(60),
+        || {
+            probes += 1;
+            let probe = d.post_message(&json!({"from": "probe", "message": "probe"}));
+            assert_eq!(probe.status(), 200);
+            printed.recv_timeout(Duration::from_millis(500)).ok()
+        },
+    );
+    assert!(live.contains("probe"), "{live}");
     let resp = d.post_message(&json!({"from": "tames", "message": "안녕! hello"}));
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().expect("json");
@@ -61,20 +79,19 @@ fn webhook_message_reaches_inbox_and_a_live_listener() {
     assert_eq!(m["read"], false);
     assert!(m["received_at"].as_str().is_some_and(|t| t.ends_with('Z')));
 
-    // The listener, started before the POST, prints it (possibly after the probe).
-    let mut seen = false;
-    for _ in 0..2 {
-        let line = lines.next().expect("a line").expect("read");
-        let v: Value = serde_json::from_str(&line).expect("one JSON object per line");
-        if v["id"] == id {
-            assert_eq!(v["message"], "안녕! hello");
-            seen = true;
-            break;
-        }
-    }
+    // The live listener prints it (after any probes still on their way).
+    let seen = wait_for(
+        "the listener prints the message",
+        Duration::from_secs(60),
+        || {
+            let line = printed.recv_timeout(Duration::from_millis(500)).ok()?;
+            let v: Value = serde_json::from_str(&line).expect("one JSON object per line");
+            (v["id"] == id).then_some(v)
+        },
+    );
+    assert_eq!(seen["message"], "안녕! hello");
     let _ = child.kill();
     let _ = child.wait();
-    assert!(seen, "listen did not print the message");
 
     // read / ack / rm
     let r = d.ctl_json(&["inbox", "read", &id.to_string()]);
@@ -83,9 +100,9 @@ fn webhook_message_reaches_inbox_and_a_live_listener() {
         d.ctl_json(&["inbox", "--unread"])
             .as_array()
             .map(|a| a.len()),
-        Some(1)
+        Some(probes)
     );
-    assert_eq!(d.ctl_json(&["inbox", "ack", "--all"])["count"], 1);
+    assert_eq!(d.ctl_json(&["inbox", "ack", "--all"])["count"], probes);
     assert_eq!(
         d.ctl_json(&["inbox", "--unread"])
             .as_array()

@@ -43,6 +43,24 @@ fn from_friends(d: &Daemon) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Relays R1 and R2, daemons A (alice) and B (bob) registered on both, friends by an invite
+/// that gives bob's addresses as R1 then R2.
+fn bob_on_two_relays() -> (RelayServer, RelayServer, Daemon, Daemon) {
+    let r1 = RelayServer::start_sled(&[]);
+    let r2 = RelayServer::start_sled(&[]);
+    let (a, b) = (Daemon::start(), Daemon::start());
+    for (d, id) in [(&a, "alice"), (&b, "bob")] {
+        register(d, &r1, id);
+        register(d, &r2, id);
+    }
+    let via = [
+        format!("relay://{}/bob", r1.addr),
+        format!("relay://{}/bob", r2.addr),
+    ];
+    befriend(&b, &a, ("bob", "alice"), &via);
+    (r1, r2, a, b)
+}
+
 /// No file under `dir` contains `needle`; returns how many files were read.
 fn nowhere_in(dir: &std::path::Path, needle: &str) -> usize {
     let files = files_under(dir);
@@ -119,18 +137,7 @@ fn an_invite_over_a_relay_then_sealed_messages_each_way_confirmed_stored() {
 
 #[test]
 fn a_friend_on_two_relays_gets_every_message_once_when_one_relay_dies() {
-    let mut r1 = RelayServer::start_sled(&[]);
-    let r2 = RelayServer::start_sled(&[]);
-    let (a, b) = (Daemon::start(), Daemon::start());
-    for (d, id) in [(&a, "alice"), (&b, "bob")] {
-        register(d, &r1, id);
-        register(d, &r2, id);
-    }
-    let via = [
-        format!("relay://{}/bob", r1.addr),
-        format!("relay://{}/bob", r2.addr),
-    ];
-    befriend(&b, &a, ("bob", "alice"), &via);
+    let (mut r1, _r2, a, b) = bob_on_two_relays();
 
     let total = 60;
     let mut ids = HashMap::new();
@@ -289,4 +296,116 @@ fn friends_in_a_nexus_session_talk_sealed_and_the_server_stores_only_ciphertext(
     assert!(!nexus_texts.to_string().contains("cle1:"), "{nexus_texts}");
     assert!(nowhere_in(&srv.data_dir, "old mill") > 0);
     nowhere_in(&srv.data_dir, "blue lantern");
+}
+
+/// `d`'s `trust` row counter `key` (0 when absent).
+fn trust_counter(d: &Daemon, key: &str) -> u64 {
+    let st = d.ctl_json(&["status"]);
+    st["connections"]
+        .as_array()
+        .and_then(|r| r.iter().find(|c| c["kind"] == "trust"))
+        .and_then(|row| row["info"][key].as_str())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_burst_is_confirmed_stored_with_fewer_receipts_than_messages() {
+    let relay = RelayServer::start_sled(&[]);
+    let (a, mut b) = (Daemon::start(), Daemon::start());
+    register(&a, &relay, "alice");
+    register(&b, &relay, "bob");
+    befriend(&a, &b, ("alice", "bob"), &[]);
+
+    // B is down while A sends, so the relay holds the whole burst and B takes it in at once.
+    assert!(b.stop(), "B stops cleanly");
+    let total = 48;
+    let mut ids = HashMap::new();
+    for i in 0..total {
+        let text = format!("burst message {i:03}");
+        let (code, sent) = ctl_any(&a, &["send", "--to", "bob", "--message", &text]);
+        assert!(matches!(code, Some(0) | Some(3)), "{sent}");
+        ids.insert(s(&sent, "id"), text);
+    }
+    wait_for("the burst at the relay", Duration::from_secs(60), || {
+        let outbox = a.ctl_json(&["outbox"]);
+        let sent = outbox
+            .as_array()?
+            .iter()
+            .filter(|e| ids.contains_key(&s(e, "id")) && e["state"] == "delivered")
+            .count();
+        (sent == total).then_some(())
+    });
+    b.spawn();
+
+    // Every message reaches `stored` at A, through receipts that each answer many of them.
+    wait_for("every receipt at A", Duration::from_secs(60), || {
+        let outbox = a.ctl_json(&["outbox"]);
+        let stored = outbox
+            .as_array()?
+            .iter()
+            .filter(|e| ids.contains_key(&s(e, "id")) && e["peer"] == "stored")
+            .count();
+        (stored == total).then_some(())
+    });
+    let got = from_friends(&b);
+    assert_eq!(got.len(), total, "each message once");
+    let receipts = trust_counter(&b, "receipts_queued");
+    let answered = trust_counter(&b, "receipt_ids_queued");
+    assert!(answered >= total as u64, "{answered} ids answered");
+    assert!(
+        receipts >= 1 && receipts < total as u64,
+        "{receipts} receipts for {total} messages"
+    );
+    // A opened them all without a refusal.
+    assert_eq!(trust_counter(&a, "refused_bad_payload"), 0);
+}
+
+#[test]
+fn a_message_a_dead_relay_took_is_sent_again_by_the_sender_after_its_own_restart() {
+    let (mut r1, _r2, mut a, mut b) = bob_on_two_relays();
+
+    // B is away, so R1 (B's first address) takes the message and holds it.
+    assert!(b.stop(), "B stops cleanly");
+    let text = "taken by a relay that then died";
+    let (code, sent) = ctl_any(
+        &a,
+        &["send", "--to", "bob", "--message", text, "--wait=sent"],
+    );
+    assert_eq!(code, Some(0), "{sent}");
+    let id = s(&sent, "id");
+    // The sender restarts before any receipt, and R1 dies with the message. (A clean stop, so
+    // the outbox surely holds the message as sent: after a kill -9 it may still be queued,
+    // and the outbox's own retry would carry it, which the kill9 suite covers.)
+    assert!(a.stop(), "A stops cleanly");
+    r1.kill9();
+    a.spawn();
+    b.spawn();
+
+    // Only A can save it: R1 is gone, and B never saw the envelope.
+    let got = wait_for(
+        "the message at B through R2",
+        Duration::from_secs(90),
+        || {
+            let got = from_friends(&b);
+            (!got.is_empty()).then_some(got)
+        },
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(s(&got[0], "message"), text);
+    assert_eq!(got[0]["meta"]["verified"], true);
+    wait_for("the stored receipt at A", Duration::from_secs(60), || {
+        let outbox = a.ctl_json(&["outbox"]);
+        outbox
+            .as_array()?
+            .iter()
+            .any(|e| s(e, "id") == id && e["peer"] == "stored")
+            .then_some(())
+    });
+    assert!(
+        a.logs().contains("watching again for receipts"),
+        "A said it watches the message again"
+    );
+    // Still once, after the receipt.
+    assert_eq!(from_friends(&b).len(), 1);
 }

@@ -42,7 +42,7 @@ fn sealed_messages() -> usize {
 }
 const SENDERS: usize = 4;
 /// Seeds CI runs; `CLAWLINK_KILL9_SEEDS=1,2,3,...` runs others (for longer fault runs).
-const SEEDS: [u64; 3] = [1, 7, 42];
+const SEEDS: [u64; 2] = [1, 42];
 
 fn seeds() -> Vec<u64> {
     match std::env::var("CLAWLINK_KILL9_SEEDS") {

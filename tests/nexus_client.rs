@@ -8,6 +8,7 @@
 //! middle of a stream (nothing lost, nothing doubled); session keys never in logs or status;
 //! `import --from-nexus` of a `nexus.sh` sessions directory.
 
+use clawlink_tests::nexus::nexus_row;
 use clawlink_tests::nexus::{field as f, NexusServer};
 use clawlink_tests::{wait_for, Daemon};
 use serde_json::{json, Value};
@@ -60,10 +61,11 @@ fn nexus_inbox(d: &Daemon) -> Vec<Value> {
     v.as_array().cloned().unwrap_or_default()
 }
 
+/// The texts `from` wrote, without its member key announce (see `nexus_signing.rs`).
 fn texts_from(d: &Daemon, from: &str) -> Vec<String> {
     nexus_inbox(d)
         .iter()
-        .filter(|m| m["from"] == from)
+        .filter(|m| m["from"] == from && m["meta"]["announce"] != true)
         .map(|m| f(m, "message"))
         .collect()
 }
@@ -72,14 +74,6 @@ fn wait_text(d: &Daemon, from: &str, text: &str, within: Duration) {
     wait_for(&format!("{text:?} in the inbox"), within, || {
         texts_from(d, from).iter().any(|t| t == text).then_some(())
     });
-}
-
-fn nexus_row(d: &Daemon, sid: &str) -> Value {
-    let st = d.ctl_json(&["status"]);
-    let rows = st["connections"].as_array().cloned().unwrap_or_default();
-    rows.into_iter()
-        .find(|r| r["kind"] == "nexus" && r["target"] == sid)
-        .unwrap_or(Value::Null)
 }
 
 #[test]
@@ -148,14 +142,15 @@ fn pairing_and_messages_between_two_daemons() {
         .unwrap_or(Value::Null);
     assert_eq!(own["meta"]["own"], true, "{own}");
 
-    // poll: from the read cursor, which advances; --after neither uses nor saves it.
+    // poll: from the read cursor, which advances; --after neither uses nor saves it. The
+    // session holds the greeting, both member key announces and the two messages.
     let p1 = ok(&b, &["poll", &sid]);
-    assert_eq!(p1["messages"].as_array().map(Vec::len), Some(3), "{p1}");
+    assert_eq!(p1["messages"].as_array().map(Vec::len), Some(5), "{p1}");
     let p2 = ok(&b, &["poll", &sid, "--members"]);
     assert_eq!(p2["messages"].as_array().map(Vec::len), Some(0), "{p2}");
     assert!(p2["members"].is_array(), "{p2}");
     let p3 = ok(&b, &["poll", &sid, "--after", "0"]);
-    assert_eq!(p3["messages"].as_array().map(Vec::len), Some(2), "{p3}");
+    assert_eq!(p3["messages"].as_array().map(Vec::len), Some(4), "{p3}");
     ok(&a, &["send", &sid, "third"]);
     let p4 = ok(&b, &["poll", &sid]);
     assert_eq!(p4["messages"][0]["text"], "third", "{p4}");
@@ -209,11 +204,12 @@ fn import(d: &Daemon, dir: &std::path::Path) -> Value {
 
 #[test]
 fn every_server_error_comes_back_with_exit_1() {
+    // Room for a signed message and the two member key announces (see `nexus_signing.rs`).
     let srv = NexusServer::start(&[
         "--max-message-bytes",
-        "100",
+        "1000",
         "--max-messages-per-session",
-        "3",
+        "5",
     ]);
     let a = daemon_for(&srv);
     let b = daemon_for(&srv);
@@ -245,7 +241,7 @@ fn every_server_error_comes_back_with_exit_1() {
     fails(&c, &["join", &sid, "--agent-id", "carol"], "session_full");
     fails(&c, &["join", &sid, "--agent-id", "bob"], "agent_id_taken");
     fails(&a, &["leave", &sid], "forbidden");
-    let big = "x".repeat(200);
+    let big = "x".repeat(2000);
     fails(&a, &["send", &sid, &big], "payload_too_large");
     ok(&a, &["send", &sid, "1"]);
     ok(&a, &["send", &sid, "2"]);

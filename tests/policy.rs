@@ -446,3 +446,244 @@ fn method_agent_without_a_session_runs_in_the_main_session() {
     });
     assert_eq!(turn.session().as_deref(), Some("agent:main:main"));
 }
+
+/// A daemon like [`daemon`], which friends also reach directly (`[listen] public_url`).
+fn reachable_daemon(policy: &str) -> Daemon {
+    let r = rig();
+    let mut d = Daemon::new();
+    d.spawn();
+    d.write_config(&format!(
+        "[listen]\npublic_url = \"http://{}\"\n\n[local_gateway]\nurl = \"{}\"\ntoken = \"{}\"\n\n[policy]\nhooks_token = \"{HOOK_TOKEN}\"\n{policy}\n",
+        d.listen, r.gw.url, r.gw.token
+    ));
+    assert!(d.stop());
+    d.spawn();
+    d
+}
+
+/// `d`'s direct address for friends' envelopes.
+fn envelope_url(d: &Daemon) -> String {
+    format!("http://{}/envelope", d.listen)
+}
+
+/// Messages from friend `name` in `d`'s inbox.
+fn from_friend(d: &Daemon, name: &str) -> Vec<Value> {
+    d.ctl_json(&["inbox", "--source", "friend", "--limit", "1000"])
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["from"] == name)
+        .cloned()
+        .collect()
+}
+
+/// Two reachable daemons on the rig's gateway, friends: `a` names `b` `bob`, `b` names `a`
+/// `alice`.
+struct Friends {
+    a: Daemon,
+    b: Daemon,
+    alice: String,
+    bob: String,
+}
+
+fn friends() -> Friends {
+    // Names of their own: the gateway's peer sessions are named after the sender.
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let b = reachable_daemon("");
+    let a = reachable_daemon("");
+    clawlink_tests::friends::befriend(&b, &a, (&bob, &alice), &[envelope_url(&b)]);
+    Friends { a, b, alice, bob }
+}
+
+/// `converse`: the agent's answer in the friend's session comes back to the friend, sealed,
+/// verified, one hop further, and linked in the audit log.
+#[test]
+fn converse_sends_the_agents_reply_back_to_the_friend() {
+    let Friends { a, b, alice, bob } = friends();
+    b.ctl_json(&["policy", "set", &format!("friend:{alice}"), "converse"]);
+    let msg = unique("converse-ask");
+    let answer = format!("answer to {msg}");
+    rig().model.reply_when(&msg, &answer);
+    let out = a.ctl(&["send", "--to", &bob, "--message", &msg, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply = wait_for("the agent's reply at the sender", TURN, || {
+        from_friend(&a, &bob)
+            .into_iter()
+            .find(|m| m["message"] == answer.as_str())
+    });
+    assert_eq!(reply["meta"]["verified"], true, "{reply}");
+    assert_eq!(reply["meta"]["hops"], 1, "{reply}");
+    let replied = wait_audit(&b, "replied", 1);
+    assert_eq!(replied[0]["sender"], format!("friend:{alice}"));
+    assert!(
+        replied[0]["session"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(&format!("hook:clawlink:friend-{alice}-"))),
+        "{}",
+        replied[0]
+    );
+    assert_no_main_session_has(&msg);
+    // The reply counted as one agent-written exchange with alice.
+    let policy = b.ctl_json(&["policy", "list"]);
+    assert_eq!(
+        policy["exchanges"][format!("friend:{alice}")],
+        1,
+        "{policy}"
+    );
+}
+
+/// Two daemons whose agents converse with each other stop at the loop limits: every reply is
+/// one hop further, and the message at the hop limit only gets a notice.
+#[test]
+fn two_conversing_daemons_stop_at_the_loop_limit() {
+    let Friends { a, b, alice, bob } = friends();
+    a.ctl_json(&["policy", "set", &format!("friend:{bob}"), "converse"]);
+    b.ctl_json(&["policy", "set", &format!("friend:{alice}"), "converse"]);
+    let msg = unique("loop-start");
+    // Every turn of this conversation holds the tag (each reply quotes it), so each agent
+    // answers every message of it.
+    rig().model.reply_when(&msg, &format!("{msg} / and back"));
+    let out = a.ctl(&["send", "--to", &bob, "--message", &msg, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Hops 0 (a person) → b answers (1) → a (2) → b (3) → a (4): the limit of 4 hops.
+    let last = wait_for("the message at the hop limit reaches b", TURN * 2, || {
+        from_friend(&b, &alice)
+            .into_iter()
+            .find(|m| m["meta"]["hops"] == 4)
+    });
+    let id = last["id"].as_u64().unwrap_or_default();
+    let notified = wait_for("b only notifies about it", TURN, || {
+        audit(&b)
+            .into_iter()
+            .find(|r| r["message"] == id && r["action"] == "notified")
+    });
+    assert_eq!(notified["sender"], format!("friend:{alice}"), "{notified}");
+    let hops = |d: &Daemon, from: &str| -> Vec<u64> {
+        let mut h: Vec<u64> = from_friend(d, from)
+            .iter()
+            .filter(|m| m["message"].as_str().is_some_and(|t| t.contains(&msg)))
+            .map(|m| m["meta"]["hops"].as_u64().unwrap_or(0))
+            .collect();
+        h.sort_unstable();
+        h
+    };
+    assert_eq!(hops(&a, &bob), vec![1, 3], "a got b's replies");
+    assert_eq!(hops(&b, &alice), vec![0, 2, 4], "b got a's");
+    let replies = |d: &Daemon| audit(d).iter().filter(|r| r["action"] == "replied").count();
+    assert_eq!((replies(&a), replies(&b)), (2, 2));
+    assert!(b.ctl(&["audit", "--verify"]).status.success());
+}
+
+/// A gateway restart while messages are being delivered: those sent while it is down wait in
+/// the daemon's durable agent queue, each reaches the model once it is back, each is audited
+/// as delivered exactly once, and the audit chain verifies. Its own gateway, so the shared one
+/// is not restarted under the other tests.
+#[test]
+fn a_gateway_restart_during_deliver_loses_nothing_and_keeps_the_audit_chain() {
+    let model = StubModel::start();
+    let mut extra = model.gateway_config();
+    extra["hooks"] = hooks_config(HOOK_TOKEN)["hooks"].clone();
+    let mut gw = Gateway::start_configured(extra);
+    let mut d = Daemon::new();
+    d.write_config(&format!(
+        "[local_gateway]\nurl = \"{}\"\ntoken = \"{}\"\n\n[policy]\nhooks_token = \"{HOOK_TOKEN}\"\nwebhook = \"deliver\"\n",
+        gw.url, gw.token
+    ));
+    d.spawn();
+    let seen = |needle: &str| {
+        model
+            .chats()
+            .iter()
+            .filter(|r| wrapped(r).is_some_and(|w| w.contains(needle)))
+            .count()
+    };
+    let before = unique("before-restart");
+    assert_eq!(
+        d.post_message(&json!({"from": "alice", "message": before}))
+            .status(),
+        200
+    );
+    wait_for("the model sees the first message", TURN, || {
+        (seen(&before) > 0).then_some(())
+    });
+
+    gw.stop();
+    let during: Vec<String> = (0..3).map(|_| unique("during-restart")).collect();
+    for m in &during {
+        assert_eq!(
+            d.post_message(&json!({"from": "alice", "message": m}))
+                .status(),
+            200
+        );
+    }
+    // The daemon tried and failed while the gateway was down: the messages wait in its queue.
+    wait_for("a failed delivery attempt", TURN, || {
+        let s = d.ctl_json(&["status"]);
+        let rows = s["connections"].as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .find(|r| r["kind"] == "local-agent" && !r["last_error"].is_null())
+            .cloned()
+    });
+    gw.spawn();
+    for m in &during {
+        wait_for(
+            "the model sees a message sent during the restart",
+            TURN,
+            || (seen(m) > 0).then_some(()),
+        );
+    }
+    let delivered = wait_audit(&d, "delivered", 4);
+    let mut ids: Vec<u64> = delivered
+        .iter()
+        .filter_map(|r| r["message"].as_u64())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        (ids.len(), delivered.len()),
+        (4, 4),
+        "each message audited as delivered once: {delivered:?}"
+    );
+    let v = d.ctl(&["audit", "--verify"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+}
+
+/// `converse` for an A2A peer: the agent's answer in the peer's session completes the peer's
+/// task, with the answer as its artifact.
+#[test]
+fn converse_completes_an_a2a_peers_task_with_the_agents_answer() {
+    use clawlink_tests::a2a::{peer_add, rpc, send_params};
+    let peer = unique("hermes");
+    let d = daemon("system-event", "");
+    let token = peer_add(&d, &peer);
+    d.ctl_json(&["policy", "set", &format!("a2a:{peer}"), "converse"]);
+    let msg = unique("a2a-converse");
+    let answer = format!("the agent answers {msg}");
+    rig().model.reply_when(&msg, &answer);
+    let (status, sent) = rpc(d.listen, &token, "SendMessage", send_params(&msg, &msg));
+    assert_eq!(status, 200, "{sent}");
+    let id = sent["result"]["task"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let task = wait_for("the task completed", TURN, || {
+        let (_, got) = rpc(d.listen, &token, "GetTask", json!({"id": id}));
+        (got["result"]["status"]["state"] == "TASK_STATE_COMPLETED").then(|| got["result"].clone())
+    });
+    assert_eq!(
+        task["artifacts"][0]["parts"][0]["text"],
+        answer.as_str(),
+        "{task}"
+    );
+    let replied = wait_audit(&d, "replied", 1);
+    assert_eq!(replied[0]["sender"], format!("a2a:{peer}"));
+    assert_no_main_session_has(&msg);
+}

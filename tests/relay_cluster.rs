@@ -44,8 +44,7 @@ fn seeds() -> Vec<u64> {
 
 fn registered(relay: &RelayServer, id: &str) -> SeedClient {
     let c = relay.client(id, &format!("{id} name"), &format!("{id}-secret"));
-    let (status, body) = c.register();
-    assert_eq!(status, 201, "register {id}: {body}");
+    c.register_until_acknowledged();
     c
 }
 

@@ -15,8 +15,7 @@ const ODD_SECRET: &str = "Sup3r+Secret%zz-비밀";
 
 fn registered(relay: &RelayServer, id: &str, name: &str, secret: &str) -> SeedClient {
     let c = relay.client(id, name, secret);
-    let (status, body) = c.register();
-    assert_eq!(status, 201, "register {id}: {body}");
+    c.register_until_acknowledged();
     c
 }
 
@@ -448,4 +447,61 @@ fn a_send_retried_with_its_key_is_queued_once_even_across_a_restart() {
         assert_eq!(keyed(bad, "x").0, 400, "key {bad:?}");
     }
     assert_eq!(texts(&b.poll_all()), ["once", "twice"]);
+}
+
+/// Acks in push order remove the acked head of the queue in one call; an ack out of order
+/// removes only its own message, and never one that is still unacked.
+#[test]
+fn out_of_order_acks_remove_only_acked_messages() {
+    let relay = RelayServer::start(&[]);
+    let alice = registered(&relay, "alice", "Alice", "a");
+    let bob = registered(&relay, "bob", "Bob", "b");
+    for i in 1..=6 {
+        assert_eq!(alice.send("bob", &format!("m{i}")).0, 200);
+    }
+    let ws = bob.listen("&ack=1").expect("ack-mode WebSocket");
+    let pushed: Vec<Value> = (0..6).map(|_| ws.next_message()).collect();
+    assert_eq!(
+        texts(&pushed.iter().map(|m| m["data"].clone()).collect::<Vec<_>>()),
+        ["m1", "m2", "m3", "m4", "m5", "m6"]
+    );
+    let ids: Vec<String> = pushed
+        .iter()
+        .map(|m| m["id"].as_str().expect("message id").to_string())
+        .collect();
+    let queued = || {
+        texts(
+            bob.peek().1["messages"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+        )
+    };
+    let until = |what: &str, want: &[&str]| {
+        wait_for(what, Duration::from_secs(10), || {
+            (queued() == want).then_some(())
+        })
+    };
+    // m2 and m5 first: m1 is unacked, so nothing goes in bulk.
+    ws.ack(&ids[1]);
+    ws.ack(&ids[4]);
+    until("m2 and m5 removed", &["m1", "m3", "m4", "m6"]);
+    // m1: the head (m1, m2) goes; m3, m4 and m6 stay.
+    ws.ack(&ids[0]);
+    until("m1 removed", &["m3", "m4", "m6"]);
+    // m4, then m3: everything below m6 is acked; m6 stays.
+    ws.ack(&ids[3]);
+    ws.ack(&ids[2]);
+    until("m3 and m4 removed", &["m6"]);
+    ws.abort();
+    // A new connection gets exactly the unacked message again, under its id.
+    let ws = bob.listen("&ack=1").expect("reconnect");
+    let again = ws.next_message();
+    assert_eq!(
+        (&again["id"], &again["data"]["message"]),
+        (&json!(ids[5]), &json!("m6"))
+    );
+    ws.ack(&ids[5]);
+    until("m6 removed", &[]);
+    ws.abort();
 }

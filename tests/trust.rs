@@ -233,11 +233,7 @@ fn forged_replayed_misaddressed_tampered_and_bad_invites_are_refused() {
             .unwrap_or_default();
     let b_sign = clawlinkd::trust::unb64_pub(&s(&b_secret, "sign")).unwrap_or_default();
     let b_seal = clawlinkd::trust::unb64_pub(&s(&b_secret, "seal")).unwrap_or_default();
-    let b_pair = KeyPair {
-        epoch: 0,
-        sign: ed25519_dalek_key(&b_sign),
-        seal: b_seal.into(),
-    };
+    let b_pair = KeyPair::new(0, ed25519_dalek_key(&b_sign), b_seal.into());
     let body = MessageBody {
         text: "replayed id".into(),
     }

@@ -48,12 +48,13 @@ pub struct Args {
 }
 
 impl Args {
-    /// The inbox caps: the config's, with the command line's overrides.
+    /// The inbox caps: the config's, with the command line's overrides (each at least 1).
     fn inbox_caps(&self, config: &Config) -> crate::store::inbox_counts::Caps {
-        let mut c = config.inbox.clone();
-        c.max_messages = self.inbox_max_messages.unwrap_or(c.max_messages);
-        c.max_bytes = self.inbox_max_bytes.unwrap_or(c.max_bytes);
-        c.caps()
+        let c = &config.inbox;
+        crate::store::inbox_counts::Caps {
+            max_messages: self.inbox_max_messages.unwrap_or(c.max_messages).max(1),
+            max_bytes: self.inbox_max_bytes.unwrap_or(c.max_bytes).max(1),
+        }
     }
 }
 
@@ -62,14 +63,21 @@ impl Args {
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
 /// Starts every transport. Adding a transport: one line here (and its folder).
-pub fn transports(ctx: &Context) -> anyhow::Result<Registry> {
+pub fn transports(ctx: &Context, policy: &crate::policy::Engine) -> anyhow::Result<Registry> {
     let mut r = Registry::new();
     // First: it opens the sealed envelopes the others receive, from their first message on.
     let friends = crate::friend::start(ctx)?;
     r.add(friends.clone());
-    r.add(crate::gateway::start(ctx)?);
+    let gateway = crate::gateway::start(ctx)?;
+    // The local-agent worker uses the gateway's pool; started at once, it queues every message
+    // stored from here on.
+    let pool = gateway.pool().clone();
+    if let Some(worker) = crate::policy::local_agent::start(ctx, policy.clone(), pool) {
+        gateway.attach_local(worker);
+    }
+    r.add(gateway);
     r.add(crate::relay::start(ctx)?);
-    r.add(crate::nexus::start(ctx)?);
+    r.add(crate::nexus::start(ctx, friends.trust.clone())?);
     r.add(crate::a2a::start(ctx)?);
     // The friend transport carries envelopes over the others (weakly: no ownership cycle).
     friends.attach(r.downgrade());
@@ -121,9 +129,8 @@ pub async fn run(
         http: crate::util::http_client::build(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
-        policy: policy.clone(),
     };
-    let registry = transports(&ctx)?;
+    let registry = transports(&ctx, &policy)?;
     let outbound = Outbound::new(
         OutboxStore::open(&db)?,
         registry.clone(),
@@ -151,12 +158,29 @@ pub async fn run(
     if let Some(friends) = state.transports.get::<crate::friend::Friends>() {
         if let Some(replies) = friends.take_replies() {
             tracker.spawn(crate::friend::send_replies(
+                friends.clone(),
                 replies,
                 outbound.clone(),
                 config.outbox.ttl_secs,
                 shutdown.clone(),
             ));
         }
+    }
+    // The agent's replies under `converse` go back to the peers that can be answered.
+    if let Some(gw) = state.transports.get::<crate::gateway::GatewayTransport>() {
+        let replier = crate::policy::converse::Replier {
+            engine: state.policy.clone(),
+            pool: gw.pool().clone(),
+            config: state.config.clone(),
+            outbound: outbound.clone(),
+            friends: state.transports.get::<crate::friend::Friends>(),
+            a2a: state.transports.get::<crate::a2a::A2a>(),
+        };
+        tracker.spawn(crate::policy::converse::run(
+            replier,
+            tracker.clone(),
+            shutdown.clone(),
+        ));
     }
     // Records from before a restart go on their lanes before any new send can: a send accepted
     // first would overtake them (order is per lane) and be handed to its lane twice.

@@ -58,14 +58,16 @@
 //! poll_interval_secs = 3         # short-poll period of each joined session
 //! long_poll = true              # use the server's long-poll when /health offers it
 //!
-//! [a2a]                         # see crate::a2a::config
+//! [a2a]                         # see crate::config::a2a
 //! ```
 
+use crate::level::Level;
 use clawlink::Secret;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod a2a;
 pub mod reload;
 
 /// The whole file.
@@ -87,7 +89,7 @@ pub struct Config {
     /// Relay client.
     pub relay: RelayConfig,
     /// The A2A endpoint and client.
-    pub a2a: crate::a2a::config::A2aConfig,
+    pub a2a: a2a::A2aConfig,
     /// Inbound policy.
     pub policy: PolicyConfig,
 }
@@ -97,11 +99,11 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Level of senders the transport verified.
-    pub verified: crate::policy::Level,
+    pub verified: Level,
     /// Level of everyone else.
-    pub unverified: crate::policy::Level,
+    pub unverified: Level,
     /// Level of the local webhook (capped at `deliver`).
-    pub webhook: crate::policy::Level,
+    pub webhook: Level,
     /// Hop count at which a message only gets a notice.
     pub max_hops: u32,
     /// Messages per sender per minute into the agent.
@@ -117,37 +119,18 @@ pub struct PolicyConfig {
 }
 
 impl Default for PolicyConfig {
+    /// The engine's defaults (`crate::policy::Settings::default` reads them from here).
     fn default() -> Self {
-        let s = crate::policy::Settings::default();
         Self {
-            verified: s.defaults.verified,
-            unverified: s.defaults.unverified,
-            webhook: s.defaults.webhook,
-            max_hops: s.limits.max_hops,
-            rate_per_minute: s.limits.rate_per_minute,
-            max_exchanges: s.limits.max_exchanges,
-            max_content_chars: s.max_content_chars,
+            verified: Level::Deliver,
+            unverified: Level::Review,
+            webhook: Level::Notify,
+            max_hops: 4,
+            rate_per_minute: 10,
+            max_exchanges: 4,
+            max_content_chars: 16_000,
             hooks_token: None,
             hooks_path: "/hooks".into(),
-        }
-    }
-}
-
-impl PolicyConfig {
-    /// The engine's settings (the webhook capped at `deliver`).
-    pub fn settings(&self) -> crate::policy::Settings {
-        crate::policy::Settings {
-            defaults: crate::policy::Defaults {
-                verified: self.verified,
-                unverified: self.unverified,
-                webhook: self.webhook.min(crate::policy::decide::WEBHOOK_CAP),
-            },
-            limits: crate::policy::Limits {
-                max_hops: self.max_hops.max(1),
-                rate_per_minute: self.rate_per_minute.max(1),
-                max_exchanges: self.max_exchanges,
-            },
-            max_content_chars: self.max_content_chars.clamp(64, 1 << 20),
         }
     }
 }
@@ -266,21 +249,12 @@ pub struct InboxConfig {
 }
 
 impl Default for InboxConfig {
+    /// The store's defaults (`store::inbox_counts::DEFAULT_MAX_MESSAGES`, `DEFAULT_MAX_BYTES`:
+    /// a test checks they agree).
     fn default() -> Self {
-        let caps = crate::store::inbox_counts::Caps::default();
         Self {
-            max_messages: caps.max_messages,
-            max_bytes: caps.max_bytes,
-        }
-    }
-}
-
-impl InboxConfig {
-    /// The caps (each at least 1).
-    pub fn caps(&self) -> crate::store::inbox_counts::Caps {
-        crate::store::inbox_counts::Caps {
-            max_messages: self.max_messages.max(1),
-            max_bytes: self.max_bytes.max(1),
+            max_messages: 100_000,
+            max_bytes: 256 << 20,
         }
     }
 }
@@ -390,6 +364,25 @@ pub fn resolve_path(explicit: Option<&Path>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inbox_and_policy_defaults_are_the_store_and_engine_defaults() {
+        let inbox = InboxConfig::default();
+        let caps = crate::store::inbox_counts::Caps::default();
+        assert_eq!(
+            (inbox.max_messages, inbox.max_bytes),
+            (caps.max_messages, caps.max_bytes)
+        );
+        let set = crate::policy::Settings::default();
+        let d = set.defaults;
+        assert_eq!(
+            (d.verified, d.unverified, d.webhook),
+            (Level::Deliver, Level::Review, Level::Notify)
+        );
+        let l = set.limits;
+        assert_eq!((l.max_hops, l.rate_per_minute, l.max_exchanges), (4, 10, 4));
+        assert_eq!(set.max_content_chars, 16_000);
+    }
 
     #[test]
     fn unknown_keys_are_named_and_public_listen_needs_a_token() {

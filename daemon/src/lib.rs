@@ -15,7 +15,7 @@
 //! Inbound: a transport's subscriber ([`relay::conn`], [`nexus::poller`]) or the webhook
 //! ([`inbound::webhook`]) → [`inbound::Ingest`] → [`store`] (durable, group-committed) →
 //! acknowledge the sender → [`delivery`] (live `listen` subscribers) and
-//! [`gateway::local_agent`] (the local OpenClaw agent).
+//! [`policy::local_agent`] (the local OpenClaw agent).
 //!
 //! Outbound: [`control`] (`send`) → [`transport::Registry`] (which transport accepts the
 //! address) → [`store`] (outbox) → [`transport::lanes`] → the protocol's module
@@ -34,6 +34,7 @@ pub mod friend;
 pub mod gateway;
 pub mod http;
 pub mod inbound;
+pub mod level;
 pub mod live_config;
 pub mod logging;
 pub mod nexus;

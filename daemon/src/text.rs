@@ -18,6 +18,15 @@ pub fn display_name(name: &str) -> String {
         .to_string()
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub fn truncate_bytes(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +36,11 @@ mod tests {
         assert_eq!(display_name("ali\u{202E}ce\u{1b}[31m\n"), "alice[31m");
         assert_eq!(display_name(" 내 이름 \u{2066}x\u{2069}"), "내 이름 x");
         assert_eq!(display_name("plain"), "plain");
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate_bytes("안녕", 4), "안");
+        assert_eq!(truncate_bytes("abc", 10), "abc");
     }
 }

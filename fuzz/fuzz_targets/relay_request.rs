@@ -8,11 +8,12 @@
 //! reading and round-trip; error messages never echo the input.
 #![no_main]
 use axum::http::{header, HeaderMap, HeaderValue};
+use clawlinkd::relay::wire::{RegisterRequest, SendRequest};
 use clawlinkd::relay_server::query::{
     percent_decode, query_candidates, secret_candidates, valid_id, valid_name, valid_secret,
     RawQuery, MAX_ID, MAX_NAME, MAX_SECRET,
 };
-use clawlinkd::relay_server::{body::parse_json, valid_key, RegisterReq, SendReq};
+use clawlinkd::relay_server::{body::parse_json, valid_key};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 
@@ -151,7 +152,7 @@ fn bodies(data: &[u8]) {
         };
         f.and_then(Value::as_str).map(str::to_string)
     };
-    match parse_json::<RegisterReq>(data) {
+    match parse_json::<RegisterRequest>(data) {
         Ok(r) => {
             if let Some(v) = tree(&generic) {
                 assert_eq!(r.id, field(v, "id", 0));
@@ -159,12 +160,12 @@ fn bodies(data: &[u8]) {
                 assert_eq!(r.secret, field(v, "secret", 2));
             }
             let again = json!({"id": r.id, "name": r.name, "secret": r.secret}).to_string();
-            let back = parse_json::<RegisterReq>(again.as_bytes()).expect("round trip");
+            let back = parse_json::<RegisterRequest>(again.as_bytes()).expect("round trip");
             assert!(back.id == r.id && back.name == r.name && back.secret == r.secret);
         }
         Err(e) => refusal(&e),
     }
-    match parse_json::<SendReq>(data) {
+    match parse_json::<SendRequest>(data) {
         Ok(r) => {
             if let Some(v) = tree(&generic) {
                 assert_eq!(r.from, field(v, "from", 0));
@@ -179,7 +180,7 @@ fn bodies(data: &[u8]) {
                 assert_eq!(valid_key(k), ok, "idempotency key {k:?}");
             }
             let again = json!({"from": r.from, "to": r.to, "message": r.message, "secret": r.secret, "key": r.key});
-            let back = parse_json::<SendReq>(again.to_string().as_bytes()).expect("round trip");
+            let back = parse_json::<SendRequest>(again.to_string().as_bytes()).expect("round trip");
             assert!(back.from == r.from && back.to == r.to && back.key == r.key);
             assert!(back.message == r.message && back.secret == r.secret);
         }

@@ -32,6 +32,18 @@ pub struct Args {
     size: usize,
 }
 
+/// `d`'s `trust` row counter `key`, if its build counts it.
+fn trust_counter(d: &Daemon, key: &str) -> Option<u64> {
+    let st = d.ctl_json(&["status"]);
+    st["connections"]
+        .as_array()?
+        .iter()
+        .find(|c| c["kind"] == "trust")?["info"][key]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
 fn inbox_total(d: &Daemon) -> usize {
     d.ctl_json(&["status"])["inbox"]["total"]
         .as_u64()
@@ -118,6 +130,14 @@ pub fn run(a_args: Args) {
             ..Default::default()
         })
     });
+    // What B's receipts for the sealed run came to (one receipt may answer many messages).
+    let receipts = match (
+        trust_counter(&b, "receipts_queued"),
+        trust_counter(&b, "receipt_ids_queued"),
+    ) {
+        (Some(r), Some(ids)) => format!("{r} ({ids} message ids)"),
+        _ => "not counted by this build".to_string(),
+    };
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     table(
         &format!(
@@ -141,6 +161,7 @@ pub fn run(a_args: Args) {
                 "sealed / plaintext",
                 format!("{:.2}", rate(sealed) / rate(plain)),
             ),
+            ("receipt envelopes B queued for A", receipts),
         ],
     );
 }

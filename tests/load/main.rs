@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo build --release --workspace
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- webhook --messages 20000 --concurrency 32
+//! cargo run --release -p clawlink-tests --bin clawlink-load -- webhook-vs-seed --messages 20000 --concurrency 32
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- idle
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- status --runs 200
 //! cargo run --release -p clawlink-tests --bin clawlink-load -- nexus
@@ -32,6 +33,7 @@ mod policy;
 mod relay;
 mod relay_cluster;
 mod relay_scale;
+mod seed_side;
 mod soak;
 mod stats;
 mod webhook;
@@ -52,6 +54,8 @@ struct Cli {
 enum Scenario {
     /// Webhook → durable inbox: concurrent POSTs, each acknowledged only after fsync.
     Webhook(webhook::Args),
+    /// The webhook beside a seed-style Node listener, one Node client for both.
+    WebhookVsSeed(webhook::Args),
     /// `clawlink send` into a real OpenClaw gateway: warm daemon connection vs cold connect.
     Gateway(gateway::Args),
     /// Idle daemon memory after start.
@@ -97,6 +101,7 @@ fn main() {
     std::env::set_var("CLAWLINK_TEST_LOG", "info");
     match cli.scenario {
         Scenario::Webhook(a) => webhook::run(a),
+        Scenario::WebhookVsSeed(a) => seed_side::run(a),
         Scenario::Gateway(a) => gateway::run(a),
         Scenario::Idle => webhook::idle(),
         Scenario::Relay(a) => relay::run(a),

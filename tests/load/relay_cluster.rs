@@ -4,13 +4,17 @@
 //!
 //! Senders POST keyed `/send`s at `--rate` msg/s in total (spread over `--senders` threads;
 //! with JetStream they alternate between the two relay nodes); the recipient listens on
-//! `/ws?ack=1` on the first node and acks each push. Latency is POST start → push received.
+//! `/ws?ack=1` on the first node and acks each push. Latency is first POST start → push
+//! received. A send answered other than 200 (a 503 while JetStream elects a leader, say) is
+//! sent again with the same key after 100 ms, as a real sender does, up to [`MAX_TRIES`]
+//! times; the answers are counted and reported.
 
 use crate::stats::{ms, proc_usage, summarize, table};
 use clawlink_tests::nats::NatsCluster;
 use clawlink_tests::relay::{unique_prefix, RelayServer, SeedClient};
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,8 +32,13 @@ pub struct Args {
     senders: u64,
 }
 
+/// Most tries of one send.
+const MAX_TRIES: usize = 20;
+
 struct Outcome {
     sent: usize,
+    /// Answers other than 200, by status (0: no answer), each followed by another try.
+    refused: BTreeMap<u16, usize>,
     received: usize,
     wall: Duration,
     latencies: Vec<Duration>,
@@ -43,11 +52,14 @@ fn drive(a: &Args, nodes: &[&RelayServer]) -> Outcome {
     let ws = bob.listen("&ack=1").expect("recipient websocket");
     let total = (a.rate * a.secs) as usize;
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let refused: Arc<Mutex<BTreeMap<u16, usize>>> = Arc::default();
+    let given_up = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
     let threads: Vec<_> = (0..a.senders)
         .map(|k| {
             let base = nodes[k as usize % nodes.len()].base();
             let started = Arc::clone(&started);
+            let (refused, given_up) = (Arc::clone(&refused), Arc::clone(&given_up));
             let (per, every) = (
                 total / a.senders as usize,
                 Duration::from_secs_f64(a.senders as f64 / a.rate as f64),
@@ -68,8 +80,22 @@ fn drive(a: &Args, nodes: &[&RelayServer]) -> Outcome {
                         .insert(text.clone(), Instant::now());
                     let body = json!({ "from": "alice", "to": "bob", "message": text,
                         "secret": "alice-secret", "key": text });
-                    if c.post("/send", &body).0 == 200 {
-                        sent += 1;
+                    for attempt in 1..=MAX_TRIES {
+                        let status = c.try_post("/send", &body).map_or(0, |r| r.0);
+                        if status == 200 {
+                            sent += 1;
+                            break;
+                        }
+                        *refused
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(status)
+                            .or_default() += 1;
+                        if attempt == MAX_TRIES {
+                            given_up.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
                     }
                 }
                 sent
@@ -79,7 +105,8 @@ fn drive(a: &Args, nodes: &[&RelayServer]) -> Outcome {
     let mut latencies = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(a.secs * 4 + 30);
     let expected = (total / a.senders as usize) * a.senders as usize;
-    while latencies.len() < expected && Instant::now() < deadline {
+    while latencies.len() < expected - given_up.load(Ordering::SeqCst) && Instant::now() < deadline
+    {
         let Some(f) = ws.next(Duration::from_millis(200)) else {
             continue;
         };
@@ -101,8 +128,10 @@ fn drive(a: &Args, nodes: &[&RelayServer]) -> Outcome {
     }
     let wall = t0.elapsed();
     let sent = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    let refused = refused.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Outcome {
         sent,
+        refused,
         received: latencies.len(),
         wall,
         latencies,
@@ -124,6 +153,18 @@ fn report(title: &str, a: &Args, o: Outcome, cpu_rows: Vec<(String, f64)>) {
         (
             "throughput".into(),
             format!("{:.0} msg/s", o.received as f64 / o.wall.as_secs_f64()),
+        ),
+        (
+            "answers other than 200, each sent again".into(),
+            match o.refused.is_empty() {
+                true => "none".into(),
+                false => o
+                    .refused
+                    .iter()
+                    .map(|(k, n)| format!("{k} × {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
         ),
         ("latency p50".into(), ms(s.p50)),
         ("latency p99".into(), ms(s.p99)),

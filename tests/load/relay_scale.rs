@@ -119,8 +119,6 @@ fn ids(
     std::thread::scope(|s| {
         for _ in 0..a.writers {
             s.spawn(|| loop {
-                // The store's calls build their deadline in the runtime's context.
-                let _rt = rt.enter();
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= a.ids {
                     return;
@@ -134,7 +132,8 @@ fn ids(
                     created_ms: clawlinkd::time::now_ms(),
                 };
                 // A write JetStream did not take in time is retried, as a client would.
-                let ok = (0..5).any(|_| matches!(store.create_account(&id(i), &rec), Ok(None)));
+                let ok = (0..5)
+                    .any(|_| matches!(rt.block_on(store.create_account(&id(i), &rec)), Ok(None)));
                 if !ok {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -151,7 +150,7 @@ fn ids(
     for k in 0..a.lookups {
         let i = (k * 7_919 + 13) % a.ids;
         let t = Instant::now();
-        let found = store.account(&id(i));
+        let found = rt.block_on(store.account(&id(i)));
         lat.push(t.elapsed());
         if !matches!(found, Ok(Some(_))) {
             missing += 1;
@@ -348,10 +347,8 @@ pub fn run(a: Args) {
     let store = rt
         .block_on(NatsStore::open(&cfg))
         .expect("open the JetStream store");
-    // The store's synchronous calls build their deadline in the runtime's context.
-    let _rt = rt.enter();
-    let hash = store
-        .account(&id(0))
+    let hash = rt
+        .block_on(store.account(&id(0)))
         .expect("read account 0")
         .expect("account 0 registered")
         .secret_hash;

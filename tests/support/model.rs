@@ -1,7 +1,9 @@
 //! A stub OpenAI-compatible model provider: the model the real gateway's agent talks to.
 //!
 //! It binds `127.0.0.1:0`, records every request it receives (method, path, JSON body) and
-//! answers with a reply the test sets ([`StubModel::set_reply`]; default `"stub reply"`):
+//! answers with a reply the test sets ([`StubModel::set_reply`]; default `"stub reply"`), or,
+//! for a request whose conversation holds a needle given to [`StubModel::reply_when`],
+//! that needle's reply (so tests sharing one stub script their own turns):
 //!
 //! - `POST /v1/chat/completions`: OpenClaw's `openai-completions` API. OpenClaw streams
 //!   (`"stream": true`): the answer is server-sent events, one `chat.completion.chunk` with the
@@ -89,6 +91,7 @@ impl Recorded {
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
     reply: Mutex<String>,
+    rules: Mutex<Vec<(String, String)>>,
 }
 
 /// A running stub. Stops when dropped (its runtime thread ends with the process).
@@ -137,6 +140,16 @@ impl StubModel {
         *self.shared.reply.lock().expect("lock") = text.to_string();
     }
 
+    /// The reply of every later chat request whose conversation (its non-system texts)
+    /// contains `needle`.
+    pub fn reply_when(&self, needle: &str, reply: &str) {
+        self.shared
+            .rules
+            .lock()
+            .expect("lock")
+            .push((needle.to_string(), reply.to_string()));
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests.lock().expect("lock").clone()
@@ -166,12 +179,21 @@ async fn handle(State(s): State<Arc<Shared>>, method: Method, uri: Uri, body: By
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let path = uri.path().to_string();
     let stream = body["stream"] == json!(true);
-    s.requests.lock().expect("lock").push(Recorded {
+    let rec = Recorded {
         method: method.to_string(),
         path: path.clone(),
         body,
-    });
-    let reply = s.reply.lock().expect("lock").clone();
+    };
+    let said = rec.user_text();
+    let scripted = s
+        .rules
+        .lock()
+        .expect("lock")
+        .iter()
+        .find(|(needle, _)| said.contains(needle.as_str()))
+        .map(|(_, r)| r.clone());
+    s.requests.lock().expect("lock").push(rec);
+    let reply = scripted.unwrap_or_else(|| s.reply.lock().expect("lock").clone());
     match (method.as_str(), path.as_str()) {
         ("GET", p) if p.ends_with("/models") => {
             axum::Json(json!({"object":"list","data":[{"id":MODEL,"object":"model"}]})).into_response()

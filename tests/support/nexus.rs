@@ -226,3 +226,12 @@ impl NexusServer {
         req.send()
     }
 }
+
+/// `d`'s `status` row for its joined Nexus session `sid` (Null when there is none).
+pub fn nexus_row(d: &crate::Daemon, sid: &str) -> Value {
+    let st = d.ctl_json(&["status"]);
+    let rows = st["connections"].as_array().cloned().unwrap_or_default();
+    rows.into_iter()
+        .find(|r| r["kind"] == "nexus" && r["target"] == sid)
+        .unwrap_or(Value::Null)
+}

@@ -214,7 +214,11 @@ pub struct SeedClient {
 pub type Reply = (u16, Value);
 
 fn reply(r: reqwest::Result<reqwest::blocking::Response>) -> Reply {
-    let r = r.expect("HTTP request to the relay");
+    answer(r.expect("HTTP request to the relay"))
+}
+
+/// The status and JSON body (`null` when not JSON) of an answer.
+fn answer(r: reqwest::blocking::Response) -> Reply {
     let status = r.status().as_u16();
     (status, r.json().unwrap_or(Value::Null))
 }
@@ -241,6 +245,29 @@ impl SeedClient {
             "/register",
             &json!({ "id": self.id, "name": self.name, "secret": self.secret }),
         )
+    }
+
+    /// Registers, sending again while the relay answers 503 ("not acknowledged, send it
+    /// again", e.g. a JetStream hiccup), and panics unless it ends registered: 201, or a 409
+    /// after a 503 (that earlier write landing), which a poll with the secret then proves.
+    pub fn register_until_acknowledged(&self) {
+        let mut unacked = false;
+        let (status, body) = wait_for(
+            &format!("{} registered", self.id),
+            Duration::from_secs(60),
+            || match self.register() {
+                (503, _) => {
+                    unacked = true;
+                    None
+                }
+                other => Some(other),
+            },
+        );
+        if status == 409 && unacked {
+            assert_eq!(self.poll().0, 200, "register {}: {body}", self.id);
+        } else {
+            assert_eq!(status, 201, "register {}: {body}", self.id);
+        }
     }
 
     /// `POST /send {from, to, message, secret}`.
@@ -301,6 +328,16 @@ impl SeedClient {
                 .json(body)
                 .send(),
         )
+    }
+
+    /// POSTs `body` as JSON; `None` when no answer came (refused connection, timeout).
+    pub fn try_post(&self, path: &str, body: &Value) -> Option<Reply> {
+        self.http
+            .post(format!("{}{}", self.relay, path))
+            .json(body)
+            .send()
+            .ok()
+            .map(answer)
     }
 
     /// POSTs raw bytes as `application/json`.

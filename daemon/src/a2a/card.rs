@@ -6,8 +6,8 @@
 //! discloses comes from `[a2a]` (see [`super::config`]): by default a name, a generic
 //! description and the endpoint; no skills, no version.
 
-use super::config::A2aConfig;
-use super::wire::{AgentCard, AgentInterface, Capabilities};
+use super::wire::{AgentCard, AgentInterface, Capabilities, Skill};
+use crate::config::a2a::{A2aConfig, SkillConfig};
 use axum::http::HeaderMap;
 
 /// The card for a request that reached us with these headers.
@@ -103,4 +103,15 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<AgentCard, String> {
     }
     let bytes = super::client::read_capped(resp).await?;
     serde_json::from_slice(&bytes).map_err(|e| format!("{url} is not an Agent Card: {e}"))
+}
+
+impl From<&SkillConfig> for Skill {
+    fn from(s: &SkillConfig) -> Skill {
+        Skill {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            description: s.description.clone(),
+            tags: s.tags.clone(),
+        }
+    }
 }

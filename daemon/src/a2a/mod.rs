@@ -19,7 +19,6 @@
 
 pub mod card;
 pub mod client;
-pub mod config;
 pub mod follower;
 pub mod push;
 pub mod push_guard;
@@ -36,10 +35,7 @@ use clawlink::proto::ConnectionRow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// A random 128-bit id, hex (task ids, artifact ids, message ids, context ids).
-pub fn new_id() -> String {
-    crate::util::hex(&rand::random::<[u8; 16]>())
-}
+pub use crate::util::hex::new_id;
 
 /// The A2A transport: inbound tasks, the outbound follower, and the [`crate::transport::Transport`]
 /// that sends `a2a+http(s)://` addresses and push notifications.
@@ -80,7 +76,7 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<A2a>> {
 
 impl A2a {
     /// The inbound endpoint (card and `/a2a/v1`), for the daemon's listener.
-    pub fn router(&self, config: config::A2aConfig) -> axum::Router {
+    pub fn router(&self, config: crate::config::a2a::A2aConfig) -> axum::Router {
         server::router(self.tasks.clone(), config)
     }
 }

@@ -210,7 +210,7 @@ fn entry(v: Value) -> Entry {
             Dialect::V1,
             Err(RpcError::new(
                 code::METHOD_NOT_FOUND,
-                format!("method not found: {}", truncate(m, 64)),
+                format!("method not found: {}", crate::text::truncate_bytes(m, 64)),
             )),
         ),
     };
@@ -242,14 +242,6 @@ fn invalid(id: Option<Value>, msg: &str) -> Entry {
         dialect: Dialect::V1,
         call: Err(RpcError::new(code::INVALID_REQUEST, msg)),
     }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 fn bad_params(msg: impl Into<String>) -> RpcError {

@@ -18,10 +18,10 @@
 //! `CancelTask` is refused with -32002: once stored, the message is in the inbox and may be with
 //! the agent already, and there is no way to take it back, so "canceled" would not be true.
 
-use super::config::A2aConfig;
 use super::rpc::{self, code, Body, Call, Dialect, Entry, RpcError};
 use super::tasks::Tasks;
 use super::wire::{to_v03, Task};
+use crate::config::a2a::A2aConfig;
 use axum::body::Body as HttpBody;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};

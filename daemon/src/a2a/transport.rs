@@ -19,44 +19,14 @@ use super::client::{self, CallError, Sent};
 use super::wire::TaskState;
 use super::A2a;
 use crate::store::a2a::Follow;
+pub use crate::transport::A2aSend;
 use crate::transport::{BoxFuture, Outcome, Payload, Record, Route, SendRequest, Transport};
 use clawlink::proto::ApiError;
-use clawlink::Secret;
-use serde::{Deserialize, Serialize};
 
 /// Transport kind.
 pub const KIND: &str = "a2a";
 /// Address kinds: the endpoint's scheme with `a2a+` in front.
 pub const SCHEMES: &[&str] = &["a2a+http", "a2a+https"];
-
-/// What an `a2a` outbox record carries (it may hold secrets: no `Debug`).
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum A2aSend {
-    /// A message to a peer.
-    Message {
-        /// The peer's JSON-RPC endpoint (`http(s)://…`).
-        endpoint: String,
-        /// Its bearer token (may be empty).
-        #[serde(default)]
-        token: Secret,
-        /// The text.
-        message: String,
-    },
-    /// A task's final state for a caller's webhook.
-    Push {
-        /// The webhook.
-        url: String,
-        /// Echoed in `X-A2A-Notification-Token`.
-        #[serde(default)]
-        token: Option<Secret>,
-        /// The `Authorization` header value.
-        #[serde(default)]
-        authorization: Option<Secret>,
-        /// The JSON body, `{"task": ...}`.
-        body: String,
-    },
-}
 
 /// The endpoint of an `a2a+http(s)://` address.
 pub fn endpoint(address: &str) -> Option<&str> {

@@ -5,7 +5,7 @@
 //!   the inbox) instead of growing the daemon's memory.
 //! - The local OpenClaw agent gets it through the local-agent worker, which works from the store's
 //!   `agent_pending` queue, so delivery survives restarts and a gateway that is down
-//!   (see [`crate::gateway::local_agent`]; it waits on [`Hub::agent_wake`]).
+//!   (see [`crate::policy::local_agent`]; it waits on [`Hub::agent_wake`]).
 
 use clawlink::proto::InboxMessage;
 use tokio::sync::broadcast;

@@ -47,9 +47,10 @@ async fn envelope(State(friends): State<Arc<Friends>>, body: String) -> Response
         );
     }
     match super::open::open(&friends, text, "http").await {
-        Ok(h) => {
-            for o in h.later {
-                friends.send_reply(Some(o), "receipt");
+        Ok(mut h) => {
+            h.seal_ack(&friends);
+            for r in h.later {
+                friends.send(r);
             }
             let reply = h.reply.map(|o| o.text);
             if h.outcome == "rejected" {

@@ -12,10 +12,11 @@
 //!   receipts are outbox records of kind `friend`, delivered over the friend's addresses in
 //!   preference order, falling back to the next when one is down or refuses;
 //! - **in** ([`open`]): any inbound path hands a `cle1:` text to the [`Opener`] hook of the
-//!   ingest, which opens it and queues the signed receipt back; [`direct`] serves
-//!   `POST /envelope` for friends that reach this daemon directly; `friend open` takes one
-//!   received by any other means.
+//!   ingest, which opens it and queues the signed receipt back, batched with the other
+//!   receipts for that friend ([`acks`]); [`direct`] serves `POST /envelope` for friends that
+//!   reach this daemon directly; `friend open` takes one received by any other means.
 
+pub mod acks;
 pub mod direct;
 pub mod open;
 pub mod transport;
@@ -28,12 +29,12 @@ use crate::trust::engine::{Outgoing, TrustError};
 use crate::trust::Trust;
 use clawlink::proto::ConnectionRow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use tokio::sync::{broadcast, mpsc};
 
-/// An envelope to queue for a friend, with its kind (`receipt`, `message`, ...).
-pub type Reply = (Outgoing, &'static str);
+pub use acks::Reply;
 
 /// The trust layer as a transport.
 pub struct Friends {
@@ -47,14 +48,18 @@ pub struct Friends {
     registry: OnceLock<WeakRegistry>,
     /// Receipts as they arrive: `(message id, status)`.
     receipts: broadcast::Sender<(String, String)>,
-    /// Answers to queue in the outbox (receipts of envelopes that came in).
+    /// Answers to queue in the outbox (receipts of envelopes that came in), for [`acks::run`].
     replies: mpsc::UnboundedSender<Reply>,
     replies_rx: Mutex<Option<mpsc::UnboundedReceiver<Reply>>>,
     /// Addresses that failed recently, tried last until then.
     down: Mutex<HashMap<String, Instant>>,
     /// Messages a server took whose receipt has not come yet, with when they were last sent
     /// (see [`transport::RESEND_AFTER`]).
-    awaiting: Mutex<HashMap<String, (crate::transport::Record, Instant)>>,
+    awaiting: Mutex<HashMap<String, transport::Watch>>,
+    /// Receipt envelopes queued in the outbox for friends (`status`: `receipts_queued`).
+    receipts_queued: AtomicU64,
+    /// Message ids the batched receipts among them answer (`status`: `receipt_ids_queued`).
+    receipt_ids: AtomicU64,
 }
 
 /// Loads the identity (creating it on first start) and prunes seen ids older than the window.
@@ -78,9 +83,18 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<Friends>> {
         replies_rx: Mutex::new(Some(replies_rx)),
         down: Mutex::new(HashMap::new()),
         awaiting: Mutex::new(HashMap::new()),
+        receipts_queued: AtomicU64::new(0),
+        receipt_ids: AtomicU64::new(0),
     });
     let opener: Arc<dyn Opener> = friends.clone();
     ctx.ingest.set_opener(Arc::downgrade(&opener));
+    let rewatched = friends.rewatch(&crate::transport::OutboxStore::open(&ctx.db)?)?;
+    if rewatched > 0 {
+        tracing::info!(
+            messages = rewatched,
+            "watching again for receipts of messages sent before the restart"
+        );
+    }
     ctx.tracker.spawn(transport::resend_unconfirmed(
         friends.clone(),
         ctx.shutdown.clone(),
@@ -98,6 +112,30 @@ impl Friends {
     pub fn receipt_arrived(&self, id: &str, status: &str) {
         self.forget(id);
         let _ = self.receipts.send((id.to_string(), status.to_string()));
+    }
+
+    /// After a restart: watches again every message to a friend that a server took before it
+    /// and whose receipt has not come (the outbox keeps them, state `delivered`, until a day
+    /// after), so it is sent again [`transport::RESEND_AFTER`] from now unless the receipt
+    /// arrives first. Returns how many.
+    fn rewatch(&self, outbox: &crate::transport::OutboxStore) -> crate::store::Result<usize> {
+        let now_ms = crate::time::now_ms();
+        let due: Vec<crate::transport::Record> = outbox
+            .all()?
+            .into_iter()
+            .filter(|r| {
+                matches!(&r.payload, crate::transport::Payload::Friend(p) if p.kind == "message")
+                    && r.state == clawlink::proto::DeliveryState::Delivered
+                    && r.deadline_ms > now_ms
+                    && self.receipt_status(&r.id).is_none()
+            })
+            .collect();
+        let n = due.len();
+        let mut awaiting = self.awaiting.lock().unwrap_or_else(|p| p.into_inner());
+        for r in due {
+            awaiting.insert(r.id.clone(), transport::Watch::new(r));
+        }
+        Ok(n)
     }
 
     /// Stops watching message `id` for a late receipt.
@@ -119,11 +157,21 @@ impl Friends {
         Some(self.trust.store().receipt(&id).ok()??.status)
     }
 
-    /// Queues `reply` to be sent through the outbox.
+    /// Queues `reply` (already sealed) to be sent through the outbox.
     pub fn send_reply(&self, reply: Option<Outgoing>, kind: &'static str) {
         if let Some(o) = reply {
-            let _ = self.replies.send((o, kind));
+            let _ = self.replies.send(Reply::Sealed(o, kind));
         }
+    }
+
+    /// Queues `reply`: sealed, or an ack to batch.
+    pub fn send(&self, reply: Reply) {
+        let _ = self.replies.send(reply);
+    }
+
+    /// Queues `ack` to be answered by a receipt, batched with others for its friend.
+    pub fn send_ack(&self, ack: acks::Ack) {
+        let _ = self.replies.send(Reply::Ack(ack));
     }
 
     /// The queue of replies, for the one task that moves them into the outbox.
@@ -135,30 +183,17 @@ impl Friends {
     }
 }
 
-/// Moves queued replies into the outbox until `shutdown` (a reply not yet queued then is
-/// sent again when its envelope is redelivered: the sender retries until it has a receipt).
+/// Moves queued replies into the outbox until `shutdown`, receipts batched per friend (see
+/// [`acks`]; a reply not yet queued then is sent again when its envelope is redelivered: the
+/// sender retries until it has a receipt).
 pub async fn send_replies(
-    mut replies: mpsc::UnboundedReceiver<Reply>,
+    friends: Arc<Friends>,
+    replies: mpsc::UnboundedReceiver<Reply>,
     outbound: crate::transport::Outbound,
     ttl_secs: u64,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    loop {
-        let (out, kind) = tokio::select! {
-            r = replies.recv() => match r {
-                Some(r) => r,
-                None => return,
-            },
-            _ = shutdown.cancelled() => return,
-        };
-        let queued = match transport::record(outbound.store(), &out, kind, ttl_secs) {
-            Ok(record) => outbound.enqueue(record).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = queued {
-            tracing::warn!(error = %e, friend = %out.friend, "a receipt could not be queued");
-        }
-    }
+    acks::run(friends, replies, outbound, ttl_secs, shutdown).await
 }
 
 impl Opener for Friends {
@@ -172,15 +207,12 @@ impl Opener for Friends {
             msg.meta.get("friend").and_then(serde_json::Value::as_str),
             msg.meta
                 .get("envelope_id")
-                .and_then(serde_json::Value::as_str),
+                .and_then(serde_json::Value::as_str)
+                .and_then(crate::trust::unhex::<16>),
         ) else {
             return;
         };
-        match self.trust.answer(friend, id, status, reason) {
-            Ok(o) => self.send_reply(Some(o), "receipt"),
-            // A friend removed since: nobody to tell.
-            Err(e) => tracing::debug!(error = %e, "no receipt sent"),
-        }
+        self.send_ack(acks::Ack::new(friend, id, status, reason));
     }
 
     fn open(&self, msg: NewMessage) -> BoxFuture<'_, crate::store::Result<Stored>> {
@@ -191,9 +223,12 @@ impl Opener for Friends {
             }
             match open::open(self, msg.message.trim(), &msg.source).await {
                 Ok(h) => {
+                    if let Some(ack) = h.ack {
+                        self.send_ack(ack);
+                    }
                     self.send_reply(h.reply, "receipt");
-                    for o in h.later {
-                        self.send_reply(Some(o), "receipt");
+                    for r in h.later {
+                        self.send(r);
                     }
                     Ok(h.stored)
                 }
@@ -216,6 +251,9 @@ impl StatusSource for Friends {
             .map(|(k, n)| (format!("refused_{k}"), n.to_string()))
             .collect();
         info.insert("accepted".into(), accepted.to_string());
+        let queued = |n: &AtomicU64| n.load(Ordering::Relaxed).to_string();
+        info.insert("receipts_queued".into(), queued(&self.receipts_queued));
+        info.insert("receipt_ids_queued".into(), queued(&self.receipt_ids));
         info.insert("epoch".into(), me.current.epoch.to_string());
         vec![ConnectionRow {
             kind: "trust".into(),

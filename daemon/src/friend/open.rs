@@ -7,10 +7,16 @@
 //! envelope arriving over two paths (multipath, or a retry over another relay) is stored once;
 //! `meta.via` says which path carried the first copy. A refusal is counted by the trust layer
 //! and logged here with its code and path only, never with content.
+//!
+//! A message (new or a duplicate) is answered by an [`Ack`], not yet a sealed receipt: the
+//! ingest path hands it to the batcher ([`super::acks`]), which answers a burst with one
+//! receipt; paths that answer in the same exchange seal it at once ([`Handled::seal_ack`]).
 
+use super::acks::{Ack, Reply};
 use super::Friends;
 use crate::store::inbox::{NewMessage, Stored};
 use crate::trust::engine::{Opened, Outgoing, TrustError};
+use crate::trust::payload::ReceiptStatus;
 
 /// What one envelope (and any envelopes a key update released) came to.
 pub struct Handled {
@@ -24,8 +30,28 @@ pub struct Handled {
     pub stored: Stored,
     /// The signed answer to the first envelope (a receipt), if any.
     pub reply: Option<Outgoing>,
+    /// The first envelope was a message, durable now: the `stored` receipt it is owed.
+    pub ack: Option<Ack>,
     /// Answers to envelopes released by a key update, to send on.
-    pub later: Vec<Outgoing>,
+    pub later: Vec<Reply>,
+}
+
+impl Handled {
+    /// Turns [`Handled::ack`] into a signed single receipt in [`Handled::reply`], for the
+    /// paths that hand the answer back at once (the direct answer, `friend open`).
+    pub fn seal_ack(&mut self, friends: &Friends) {
+        let Some(ack) = self.ack.take() else {
+            return;
+        };
+        let id = crate::trust::hex(&ack.id);
+        match friends
+            .trust
+            .answer(&ack.friend, &id, ack.status, ack.reason.as_deref())
+        {
+            Ok(o) => self.reply = Some(o),
+            Err(e) => tracing::debug!(error = %e, "no receipt sealed"),
+        }
+    }
 }
 
 /// Opens `text`, which arrived over `via` (`relay`, `nexus`, `http`, `webhook`, `control`).
@@ -34,7 +60,10 @@ pub async fn open(friends: &Friends, text: &str, via: &str) -> Result<Handled, T
     let mut first = one_durable(friends, text, via, &mut queue).await?;
     while let Some(released) = queue.pop() {
         let h = one_durable(friends, &released, via, &mut queue).await?;
-        first.later.extend(h.reply);
+        first.later.extend(h.ack.map(Reply::Ack));
+        first
+            .later
+            .extend(h.reply.map(|o| Reply::Sealed(o, "receipt")));
     }
     Ok(first)
 }
@@ -68,6 +97,7 @@ async fn one(
         status,
         stored: Stored::Consumed,
         reply,
+        ack: None,
         later: Vec::new(),
     };
     Ok(match friends.trust.open(text) {
@@ -77,11 +107,16 @@ async fn one(
             id,
             text,
             duplicate,
-            receipt,
+            hops,
         }) => {
             let mut meta = serde_json::Map::new();
             meta.insert("verified".into(), true.into());
+            if hops > 0 {
+                // Signed by the sender: the policy's loop limits trust it (`policy::limits`).
+                meta.insert("hops".into(), hops.into());
+            }
             meta.insert("friend".into(), friend.clone().into());
+            meta.insert("peer".into(), sender.clone().into());
             meta.insert("envelope_id".into(), id.clone().into());
             meta.insert("via".into(), via.into());
             let stored = friends
@@ -94,22 +129,28 @@ async fn one(
                     meta,
                 })
                 .await?;
+            // Durable now (new or a duplicate): owed a `stored` receipt.
+            let ack = crate::trust::unhex::<16>(&id)
+                .map(|id| Ack::new(&friend, id, ReceiptStatus::Stored, None));
             Handled {
                 outcome: if duplicate { "duplicate" } else { "message" },
                 friend: Some(friend),
                 status: None,
                 stored,
-                reply: receipt,
+                reply: None,
+                ack,
                 later: Vec::new(),
             }
         }
         Ok(Opened::Receipt {
             friend,
-            for_id,
+            for_ids,
             status,
         }) => {
             let status = status.as_str().to_string();
-            friends.receipt_arrived(&for_id, &status);
+            for id in &for_ids {
+                friends.receipt_arrived(id, &status);
+            }
             handled("receipt", Some(friend), Some(status), None)
         }
         Ok(Opened::KeyUpdated {

@@ -24,9 +24,12 @@
 //!
 //! A server that took an envelope may die before passing it on. So a message whose receipt
 //! has not come [`RESEND_AFTER`] after it was sent is sent again (same bytes, same id), over
-//! the addresses in the same order, which puts the one that failed since last; this repeats
-//! until the receipt comes or the record's deadline passes. That watch is kept in memory: after
-//! a restart of this daemon, messages sent before it are not re-sent.
+//! the addresses in the same order, which puts the one that failed since last; this repeats,
+//! each wait twice the one before up to [`RESEND_MAX`] (a friend away for a day is not sent
+//! every message every 10 s), until the receipt comes or the record's deadline passes. The watch itself is in memory, but
+//! what it watches is not: the outbox keeps each record (state `delivered`) and the trust store
+//! each receipt, so at start every message a server took without a receipt yet is watched
+//! again ([`super::Friends`]' `rewatch`), and sent again `RESEND_AFTER` later.
 
 use super::Friends;
 use crate::transport::{
@@ -38,14 +41,44 @@ use std::time::{Duration, Instant};
 
 /// How long an address that failed is tried after the others.
 pub const DOWN_FOR: Duration = Duration::from_secs(30);
-/// How long after a send without a receipt the message is sent again.
+/// How long after a send without a receipt the message is sent again (the first time).
 pub const RESEND_AFTER: Duration = Duration::from_secs(10);
+/// Longest wait between two sends of a message without a receipt.
+pub const RESEND_MAX: Duration = Duration::from_secs(10 * 60);
 /// How often the unconfirmed messages are looked at.
 const RESEND_TICK: Duration = Duration::from_secs(1);
 /// Deadline of one direct `POST /envelope`.
 const DIRECT_DEADLINE: Duration = Duration::from_secs(15);
 /// Largest direct answer read.
 const MAX_ANSWER: usize = 256 * 1024;
+
+/// A message a server took, waiting for its receipt.
+pub struct Watch {
+    record: Record,
+    /// When it was last sent.
+    sent_at: Instant,
+    /// How many times it was sent again so far.
+    resends: u32,
+}
+
+impl Watch {
+    /// Watches `record`, as if it had just been sent.
+    pub fn new(record: Record) -> Watch {
+        Watch {
+            record,
+            sent_at: Instant::now(),
+            resends: 0,
+        }
+    }
+
+    /// How long after its last send it is sent again: [`RESEND_AFTER`], doubling per resend,
+    /// at most [`RESEND_MAX`].
+    fn wait(&self) -> Duration {
+        RESEND_AFTER
+            .saturating_mul(1 << self.resends.min(16))
+            .min(RESEND_MAX)
+    }
+}
 
 /// An outbox record carrying `out` (of `kind`) to its friend, alive for `ttl_secs`.
 pub fn record(
@@ -117,10 +150,16 @@ impl Friends {
                 Tried::Took => {
                     self.mark(&addr, true);
                     if p.kind == "message" {
+                        // A resend that a server took again keeps counting (see [`Watch::wait`]).
                         self.awaiting
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
-                            .insert(record.id.clone(), (record.clone(), Instant::now()));
+                            .entry(record.id.clone())
+                            .and_modify(|w| {
+                                w.sent_at = Instant::now();
+                                w.resends = w.resends.saturating_add(1);
+                            })
+                            .or_insert_with(|| Watch::new(record.clone()));
                     }
                     return Outcome::Delivered;
                 }
@@ -298,11 +337,11 @@ pub async fn resend_unconfirmed(
         let now_ms = crate::time::now_ms();
         let due: Vec<Record> = {
             let mut awaiting = friends.awaiting.lock().unwrap_or_else(|p| p.into_inner());
-            awaiting.retain(|_, (r, _)| r.deadline_ms > now_ms);
+            awaiting.retain(|_, w| w.record.deadline_ms > now_ms);
             awaiting
                 .values()
-                .filter(|(_, at)| at.elapsed() >= RESEND_AFTER)
-                .map(|(r, _)| r.clone())
+                .filter(|w| w.sent_at.elapsed() >= w.wait())
+                .map(|w| w.record.clone())
                 .collect()
         };
         for record in due {
@@ -324,5 +363,42 @@ impl Transport for Friends {
 
     fn deliver<'a>(&'a self, record: &'a Record) -> BoxFuture<'a, Outcome> {
         Box::pin(self.attempt(record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resend_wait_doubles_up_to_its_cap() {
+        let record = Record {
+            seq: 1,
+            id: "m".into(),
+            to: "bob".into(),
+            transport: "friend".into(),
+            target: "bob".into(),
+            payload: crate::transport::Payload::Friend(FriendSend {
+                friend: "bob".into(),
+                kind: "message".into(),
+                envelope: String::new(),
+            }),
+            state: DeliveryState::Delivered,
+            attempts: 1,
+            created_ms: 0,
+            deadline_ms: u64::MAX,
+            done_ms: None,
+            last_error: None,
+        };
+        let mut w = Watch::new(record);
+        let waits: Vec<u64> = (0..10)
+            .map(|n| {
+                w.resends = n;
+                w.wait().as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 600, 600, 600, 600]);
+        w.resends = u32::MAX;
+        assert_eq!(w.wait(), RESEND_MAX);
     }
 }

@@ -47,15 +47,15 @@
 //! [`ping`], [`error`], and the socket plumbing and one-shot sessions.
 //!
 //! Its place in the daemon: [`transport`] is the gateway's [`crate::transport::Transport`]
-//! (addresses `ws://`, `wss://`; started by [`start`]), and [`local_agent`] delivers every
-//! inbound message into the local OpenClaw agent through the same pool.
+//! (addresses `ws://`, `wss://`; started by [`start`]), and the policy's local-agent worker
+//! (`crate::policy::local_agent`) delivers every inbound message into the local OpenClaw agent
+//! through the same pool.
 
 pub mod conn;
 pub mod device;
 pub mod error;
 pub mod frame;
 pub mod handshake;
-pub mod local_agent;
 pub mod ping;
 pub mod pool;
 pub(crate) mod session;

@@ -13,7 +13,6 @@
 //! host name (or `clawlink`). The idempotency key is the outbox record id, so a retry after a
 //! lost answer is applied once by the gateway.
 
-use super::local_agent::LocalAgent;
 use super::{Delivery, DeliveryMethod, GatewayError, Pool, PoolOptions};
 use crate::status::StatusSource;
 use crate::transport::{
@@ -21,17 +20,19 @@ use crate::transport::{
 };
 use clawlink::proto::{ApiError, ConnectionRow};
 use clawlink::Secret;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// The gateway transport: the pool, and the local-agent worker when one is configured.
+/// The gateway transport: the pool, and the status of the local-agent worker when one is
+/// configured.
 pub struct GatewayTransport {
     pool: Pool,
-    local: Option<Arc<LocalAgent>>,
+    local: OnceLock<Arc<dyn StatusSource>>,
 }
 
-/// Builds the pool (device key, token store) and starts the local-agent worker if
-/// `[local_gateway]` is configured.
+/// Builds the pool (device key, token store). The local-agent worker, which uses the pool, is
+/// the policy's (`crate::policy::local_agent`): it is started next and attached
+/// ([`GatewayTransport::attach_local`]).
 pub fn start(ctx: &Context) -> anyhow::Result<Arc<GatewayTransport>> {
     let config = ctx.config.get();
     let mut opts = PoolOptions::new(&ctx.data_dir);
@@ -42,14 +43,21 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<GatewayTransport>> {
     opts.http = ctx.http.clone();
     let pool =
         Pool::new(opts).map_err(|e| anyhow::anyhow!("cannot set up the gateway client: {e}"))?;
-    let local = super::local_agent::start(ctx, pool.clone());
-    Ok(Arc::new(GatewayTransport { pool, local }))
+    Ok(Arc::new(GatewayTransport {
+        pool,
+        local: OnceLock::new(),
+    }))
 }
 
 impl GatewayTransport {
     /// The pool.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Shows the local-agent worker's rows with the gateway's (once; a second is ignored).
+    pub fn attach_local(&self, worker: Arc<dyn StatusSource>) {
+        let _ = self.local.set(worker);
     }
 
     async fn attempt(&self, record: &Record) -> Outcome {
@@ -139,7 +147,7 @@ impl Transport for GatewayTransport {
 impl StatusSource for GatewayTransport {
     fn rows(&self) -> Vec<ConnectionRow> {
         let mut rows = self.pool.rows();
-        if let Some(l) = &self.local {
+        if let Some(l) = self.local.get() {
             rows.extend(l.rows());
         }
         rows

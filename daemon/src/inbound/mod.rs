@@ -31,10 +31,7 @@ pub const ENVELOPE_PREFIX: &str = "cle1:";
 pub trait Opener: Send + Sync {
     /// Checks and opens the envelope in `msg.message`, arrived over `msg.source`; stores a
     /// message through [`Ingest::store_plain`] and returns what was stored.
-    fn open(
-        &self,
-        msg: NewMessage,
-    ) -> crate::transport::BoxFuture<'_, crate::store::Result<Stored>>;
+    fn open(&self, msg: NewMessage) -> crate::util::BoxFuture<'_, crate::store::Result<Stored>>;
 
     /// Tells the sender of `msg` (when it came sealed from a friend) what became of it, with
     /// a signed receipt: `delivered` (our agent has it) or `rejected` (our policy refused it).

@@ -13,19 +13,25 @@
 //! | join | `POST /v1/sessions/SID/join` as `X-Agent-Id` |
 //! | leave | `DELETE /v1/sessions/SID/agents/AID` with the key |
 //! | pair, claim, pair status | `PUT /v1/pair {sessionId}`, `POST /v1/pair/CODE/claim`, `GET /v1/pair/CODE/status` |
-//! | send | `POST /v1/sessions/SID/messages {text}` with the key |
+//! | send | `POST /v1/sessions/SID/messages {text}` with the key (`{text, json}` when signed) |
 //! | messages | `GET /v1/sessions/SID/messages?after=C&wait=S&members=true` |
 //! | renew | `POST /v1/sessions/SID/renew {ttl?}` with the key |
 //! | health | `GET /health` (long-poll capabilities) |
 //!
-//! Wire: JSON bodies with `Content-Type: application/json`; identity in `X-Agent-Id` and
-//! `X-Session-Key` (the key is only ever placed in that header). An HTTP error keeps the
-//! server's status and JSON body (non-JSON bodies become `{"error":"http_STATUS"}`); a local
-//! failure (connect, timeout, oversized answer) is status 0 with `{"error":"..."}`.
+//! Wire: JSON bodies with `Content-Type: application/json`, written from the shared types of
+//! [`super::wire`]; identity in `X-Agent-Id` and `X-Session-Key` (the key is only ever placed
+//! in that header). An answer keeps the server's status and JSON body as they came, for the
+//! CLI; [`Answer::read`] gives the typed view the daemon itself uses. An HTTP error keeps the
+//! server's body (non-JSON bodies become `{"error":"http_STATUS"}`); a local failure
+//! (connect, timeout, oversized answer) is status 0 with `{"error":"..."}`, the `error` of the
+//! protocol's [`ErrorBody`](super::wire::ErrorBody) alone.
 
+use super::wire::{CreateRequest, Health, PairRequest, RenewRequest, SendRequest};
 use crate::store::nexus_client::JoinedSession;
 use clawlink::Secret;
 use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -64,10 +70,21 @@ impl Answer {
         (200..300).contains(&self.status)
     }
 
-    /// The protocol error code, if any.
+    /// The protocol error code ([`ErrorBody::error`](super::wire::ErrorBody)), if any.
     pub fn code(&self) -> Option<&str> {
         self.body.get("error").and_then(Value::as_str)
     }
+
+    /// The body as the answer type `T` of [`super::wire`], whose fields read leniently; a
+    /// body that is not a JSON object reads as `T::default()`.
+    pub fn read<T: DeserializeOwned + Default>(&self) -> T {
+        T::deserialize(&self.body).unwrap_or_default()
+    }
+}
+
+/// A request body as JSON text (a local failure if it cannot be written).
+fn encode<T: Serialize>(body: &T) -> Result<String, Answer> {
+    serde_json::to_string(body).map_err(|e| Answer::local(format!("cannot write the request: {e}")))
 }
 
 /// Who is calling: agent id and, when known, its session key.
@@ -121,13 +138,16 @@ impl NexusHttp {
     }
 }
 
+/// No request body.
+const NO_BODY: Option<&()> = None;
+
 fn session_path(sid: &str, rest: &str) -> String {
     format!("/v1/sessions/{}{rest}", seg(sid))
 }
 
 impl NexusHttp {
     /// `PUT /v1/sessions`.
-    pub async fn create(&self, server: &str, body: &Value) -> Answer {
+    pub async fn create(&self, server: &str, body: &CreateRequest) -> Answer {
         let none = Identity::default();
         self.cli(Method::PUT, server, "/v1/sessions", none, Some(body))
             .await
@@ -136,27 +156,35 @@ impl NexusHttp {
     /// `GET /v1/sessions/SID`.
     pub async fn status(&self, server: &str, sid: &str) -> Answer {
         let path = session_path(sid, "");
-        self.cli(Method::GET, server, &path, Identity::default(), None)
+        self.cli(Method::GET, server, &path, Identity::default(), NO_BODY)
             .await
     }
 
     /// `POST /v1/sessions/SID/join` as `agent`.
     pub async fn join(&self, server: &str, sid: &str, agent: &str) -> Answer {
         let path = session_path(sid, "/join");
-        self.cli(Method::POST, server, &path, Identity::agent(agent), None)
+        self.cli(Method::POST, server, &path, Identity::agent(agent), NO_BODY)
             .await
     }
 
     /// `DELETE /v1/sessions/SID/agents/AID`.
     pub async fn leave(&self, s: &JoinedSession) -> Answer {
         let path = session_path(&s.sid, &format!("/agents/{}", seg(&s.agent_id)));
-        self.cli(Method::DELETE, &s.server, &path, Identity::keyed(s), None)
-            .await
+        self.cli(
+            Method::DELETE,
+            &s.server,
+            &path,
+            Identity::keyed(s),
+            NO_BODY,
+        )
+        .await
     }
 
     /// `PUT /v1/pair {sessionId}`.
     pub async fn pair(&self, server: &str, sid: &str) -> Answer {
-        let body = json!({ "sessionId": sid });
+        let body = PairRequest {
+            session_id: Some(sid.to_string()),
+        };
         let none = Identity::default();
         self.cli(Method::PUT, server, "/v1/pair", none, Some(&body))
             .await
@@ -165,34 +193,50 @@ impl NexusHttp {
     /// `POST /v1/pair/CODE/claim` as `agent`.
     pub async fn claim(&self, server: &str, code: &str, agent: &str) -> Answer {
         let path = format!("/v1/pair/{}/claim", seg(code));
-        self.cli(Method::POST, server, &path, Identity::agent(agent), None)
+        self.cli(Method::POST, server, &path, Identity::agent(agent), NO_BODY)
             .await
     }
 
     /// `GET /v1/pair/CODE/status`.
     pub async fn pair_status(&self, server: &str, code: &str) -> Answer {
         let path = format!("/v1/pair/{}/status", seg(code));
-        self.cli(Method::GET, server, &path, Identity::default(), None)
+        self.cli(Method::GET, server, &path, Identity::default(), NO_BODY)
             .await
     }
 
     /// `POST /v1/sessions/SID/messages {text}`.
     pub async fn send(&self, s: &JoinedSession, text: &str) -> Answer {
         let path = session_path(&s.sid, "/messages");
-        let body = json!({ "text": text });
+        let body = SendRequest {
+            json: None,
+            text: Some(text.to_string()),
+        };
+        let who = Identity::keyed(s);
+        self.cli(Method::POST, &s.server, &path, who, Some(&body))
+            .await
+    }
+
+    /// `POST /v1/sessions/SID/messages {text, json}`: a text with its member signature
+    /// beside it (see [`crate::trust::member_sig`]).
+    pub async fn send_signed(&self, s: &JoinedSession, text: &str, json: &Value) -> Answer {
+        let path = session_path(&s.sid, "/messages");
+        let body = SendRequest {
+            json: Some(json.clone()),
+            text: Some(text.to_string()),
+        };
         let who = Identity::keyed(s);
         self.cli(Method::POST, &s.server, &path, who, Some(&body))
             .await
     }
 
     /// A call made for the CLI (deadline [`CLI_DEADLINE`]).
-    async fn cli(
+    async fn cli<B: Serialize>(
         &self,
         method: Method,
         server: &str,
         path: &str,
         who: Identity<'_>,
-        body: Option<&Value>,
+        body: Option<&B>,
     ) -> Answer {
         self.call(method, server, path, who, body, CLI_DEADLINE)
             .await
@@ -215,29 +259,33 @@ impl NexusHttp {
             path = format!("{path}?{}", q.join("&"));
         }
         let who = Identity::agent(&s.agent_id);
-        self.call(Method::GET, &s.server, &path, who, None, timeout)
+        self.call(Method::GET, &s.server, &path, who, NO_BODY, timeout)
             .await
     }
 
     /// `POST /v1/sessions/SID/renew {ttl?}`, within `timeout`.
     pub async fn renew(&self, s: &JoinedSession, ttl: Option<u64>, timeout: Duration) -> Answer {
         let path = session_path(&s.sid, "/renew");
-        let body = ttl.map_or_else(|| json!({}), |t| json!({ "ttl": t }));
+        let body = RenewRequest { ttl };
         let who = Identity::keyed(s);
         self.call(Method::POST, &s.server, &path, who, Some(&body), timeout)
             .await
     }
 
     /// `METHOD server+path` with `who` and an optional JSON body, within `timeout`.
-    async fn call(
+    async fn call<B: Serialize>(
         &self,
         method: Method,
         server: &str,
         path: &str,
         who: Identity<'_>,
-        body: Option<&Value>,
+        body: Option<&B>,
         timeout: Duration,
     ) -> Answer {
+        let body = match body.map(encode).transpose() {
+            Ok(b) => b,
+            Err(local) => return local,
+        };
         let mut req = self
             .http
             .request(method, format!("{server}{path}"))
@@ -249,9 +297,7 @@ impl NexusHttp {
             req = req.header("X-Session-Key", k.expose());
         }
         if let Some(b) = body {
-            req = req
-                .header("Content-Type", "application/json")
-                .body(b.to_string());
+            req = req.header("Content-Type", "application/json").body(b);
         }
         let resp = match req.send().await {
             Ok(r) => r,
@@ -287,20 +333,15 @@ impl NexusHttp {
                 server,
                 "/health",
                 Identity::default(),
-                None,
+                NO_BODY,
                 Duration::from_secs(10),
             )
             .await;
-        let caps = a.body.get("capabilities")?;
-        if !a.ok() || caps.get("longPoll").and_then(Value::as_bool) != Some(true) {
+        let caps = a.read::<Health>().capabilities;
+        if !a.ok() || !caps.long_poll {
             return None;
         }
-        Some(
-            caps.get("longPollMaxWait")
-                .and_then(Value::as_u64)
-                .unwrap_or(25)
-                .clamp(1, 60),
-        )
+        Some(caps.long_poll_max_wait.unwrap_or(25).clamp(1, 60))
     }
 }
 

@@ -1,10 +1,15 @@
 //! The Nexus transport: every joined NexusMessaging session, polled for as long as the daemon
 //! runs, and the typed client the `clawlink nexus ...` commands go through.
 //!
-//! Why one folder: the typed HTTP [`client`] (every URL of the protocol is built there), the
-//! background [`poller`], the page [`ingest`] (messages → inbox, cursor parsing), the `status`
-//! rows ([`status`]) and its [`Transport`](crate::transport::Transport) entry ([`transport`])
-//! are one protocol. The control handler is a thin adapter over [`Nexus`].
+//! Why one folder: the protocol's messages ([`wire`], shared with the server role
+//! [`crate::nexus_server`]), the typed HTTP [`client`] (every URL of the protocol is built
+//! there), the background [`poller`], the page [`ingest`] (messages → inbox, cursor parsing),
+//! the `status` rows ([`status`]) and its [`Transport`](crate::transport::Transport) entry
+//! ([`transport`]) are one protocol. The control handler is a thin adapter over [`Nexus`].
+//!
+//! Plain messages we send carry a member signature, and each member's key is pinned per
+//! session on first announce ([`members`]): the server's `verified` flag only says "knew the
+//! session key".
 //!
 //! Nexus sends do not go through the outbox (the protocol's CLI prints the server's reply at
 //! once), so the transport accepts no outbox address; it is in the registry for its start,
@@ -12,16 +17,18 @@
 
 pub mod client;
 pub mod ingest;
+pub mod members;
 pub mod poller;
 pub mod status;
 pub mod transport;
+pub mod wire;
 
 pub use client::{Answer, Identity, NexusHttp, Page, DEFAULT_SERVER};
 
 use crate::inbound::Ingest;
 use crate::store::nexus_client::{JoinedSession, NexusSessions};
+use crate::store::nexus_members::NexusMembers;
 use crate::transport::Context;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,14 +54,21 @@ pub struct Nexus {
     tasks: Mutex<HashMap<String, CancellationToken>>,
     live: Mutex<HashMap<String, Live>>,
     caps: Mutex<HashMap<String, (Instant, Option<u64>)>>,
+    /// Our identity, which signs what we send.
+    trust: Arc<crate::trust::Trust>,
+    /// Member keys pinned per session.
+    members: NexusMembers,
+    /// Signed and forged counts per session (since start).
+    sig_counts: Mutex<HashMap<String, members::SigCounts>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Opens the joined sessions and resumes polling every active one.
-pub fn start(ctx: &Context) -> anyhow::Result<Arc<Nexus>> {
+/// Opens the joined sessions and resumes polling every active one; `trust` holds the
+/// identity that signs our messages.
+pub fn start(ctx: &Context, trust: Arc<crate::trust::Trust>) -> anyhow::Result<Arc<Nexus>> {
     let cfg = ctx.config.get();
     let nexus = Arc::new(Nexus {
         store: NexusSessions::open(&ctx.db)?,
@@ -67,6 +81,9 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<Nexus>> {
         tasks: Mutex::default(),
         live: Mutex::default(),
         caps: Mutex::default(),
+        trust,
+        members: NexusMembers::open(&ctx.db)?,
+        sig_counts: Mutex::default(),
     });
     let polled = nexus.resume()?;
     tracing::info!(sessions = polled, "nexus sessions resumed");
@@ -136,13 +153,8 @@ impl Nexus {
         );
     }
 
-    /// Saves `ttl` / `expiresAt` from a server answer.
-    pub async fn note_expiry(&self, sid: &str, body: &Value) {
-        let ttl = body.get("ttl").and_then(Value::as_u64);
-        let exp = body
-            .get("expiresAt")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+    /// Saves the `ttl` / `expiresAt` of a server answer (create, renew, send), where given.
+    pub async fn note_expiry(&self, sid: &str, ttl: Option<u64>, exp: Option<String>) {
         let _ = self.store.update(sid, |s| {
             if ttl.is_some() {
                 s.ttl = ttl;
@@ -170,8 +182,9 @@ impl Nexus {
         };
         let a = self.http.messages(s, page, client::CLI_DEADLINE).await;
         if a.ok() {
-            self.ingest_page(s, ingest::messages(&a.body)).await?;
-            if let (true, Some(c)) = (saved, ingest::cursor_of(a.body.get("nextCursor"))) {
+            let got: wire::PollAnswer = a.read();
+            self.ingest_page(s, &got.messages).await?;
+            if let (true, Some(c)) = (saved, ingest::cursor_of(got.next_cursor.as_ref())) {
                 self.store.advance(&s.sid, &c, true)?;
                 self.store.db().durable().await?;
             }

@@ -18,7 +18,8 @@
 //! A crash between the inbox write and the cursor write re-fetches that page; the inbox's
 //! dedup key stores it once.
 
-use super::ingest::{cursor_of, messages, parse_ms};
+use super::ingest::{cursor_of, parse_ms};
+use super::wire::{PollAnswer, RenewAnswer};
 use super::{lock, Answer, Nexus, Page};
 use crate::store::nexus_client::JoinedSession;
 use crate::time::now_ms;
@@ -61,6 +62,8 @@ impl Nexus {
     async fn end(&self, sid: &str, state: &str, why: &str) {
         tracing::info!(state, "nexus session ended: {why}");
         let _ = self.store.update(sid, |s| s.state = state.into());
+        // No more messages will come: the member keys of the session are not needed.
+        self.forget_members(sid);
         let _ = self.store.db().durable().await;
         self.set_live(sid, state, Some(why.into()));
     }
@@ -68,7 +71,8 @@ impl Nexus {
     async fn renew(&self, s: &JoinedSession) -> Answer {
         let a = self.http.renew(s, None, RENEW_DEADLINE).await;
         if a.ok() {
-            self.note_expiry(&s.sid, &a.body).await;
+            let r: RenewAnswer = a.read();
+            self.note_expiry(&s.sid, r.ttl, r.expires_at).await;
         }
         a
     }
@@ -132,8 +136,9 @@ impl Nexus {
                 }
             };
             let sleep = if a.ok() {
-                let n = messages(&a.body).len();
-                let next = cursor_of(a.body.get("nextCursor"));
+                let page: PollAnswer = a.read();
+                let n = page.messages.len();
+                let next = cursor_of(page.next_cursor.as_ref());
                 // Fetch the next page while this one is being stored (its cursor is saved only
                 // once this page is durable, so a crash still re-fetches from the old cursor).
                 let ahead = next.filter(|_| n > 0 && (long.is_some() || n >= 1000));
@@ -142,11 +147,11 @@ impl Nexus {
                         match &ahead {
                             Some(c) => {
                                 let t = Instant::now();
-                                let (r, pre) = tokio::join!(self.on_page(&s, &a.body), self.fetch(&s, Some(c), wait));
+                                let (r, pre) = tokio::join!(self.on_page(&s, &page), self.fetch(&s, Some(c), wait));
                                 prefetched = Some((c.clone(), pre, t));
                                 r
                             }
-                            None => self.on_page(&s, &a.body).await,
+                            None => self.on_page(&s, &page).await,
                         }
                     } => r,
                     _ = cancel.cancelled() => return,

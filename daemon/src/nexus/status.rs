@@ -1,6 +1,10 @@
 //! Nexus `status` rows: one per joined session, kind `nexus`, target the session id, with the
 //! poller's state (`polling`, `long-poll`, `backoff`, `stopped`, `expired`, `removed`) and
-//! `info: {server, agent_id, cursor, expires}`.
+//! `info: {server, agent_id, cursor, expires, members_pinned, signed, forged,
+//! key_changes_held}`: `signed` and `forged` count the messages stored since the daemon
+//! started whose member signature verified, and those stored as not from the member they
+//! claim (see [`super::members`]); `key_changes_held` the announces of another key for a
+//! pinned member.
 
 use super::{lock, Live, Nexus};
 use crate::status::StatusSource;
@@ -27,6 +31,12 @@ impl StatusSource for Nexus {
                 info.insert("agent_id".into(), s.agent_id.clone());
                 info.insert("cursor".into(), s.cursor.clone().unwrap_or_default());
                 info.insert("expires".into(), s.expires_at.clone().unwrap_or_default());
+                let counts = self.sig_counts(&s.sid);
+                let (pinned, held) = self.member_counts(&s.sid);
+                info.insert("members_pinned".into(), pinned.to_string());
+                info.insert("signed".into(), counts.signed.to_string());
+                info.insert("forged".into(), counts.forged.to_string());
+                info.insert("key_changes_held".into(), held.to_string());
                 ConnectionRow {
                     kind: "nexus".into(),
                     target: s.sid,

@@ -1,12 +1,13 @@
-//! Errors as the Nexus protocol shapes them: `{"error":"code","message":"...","details":[]}`
-//! with the reference implementation's status codes.
+//! Errors as the Nexus protocol shapes them: [`ErrorBody`]
+//! `{"error":"code","message":"...","details":[]}` with the reference implementation's status
+//! codes.
 //!
 //! A 500 (`internal_error`) carries an `X-Request-Id` header; the same id is logged with the
 //! cause, so an operator can find it without the log ever holding a path, key or message.
 
+use crate::nexus::wire::{Detail, ErrorBody};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use std::fmt::Display;
 
 /// An error answer.
@@ -15,7 +16,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    details: Vec<serde_json::Value>,
+    details: Vec<Detail>,
     request_id: Option<String>,
     retry_after: Option<u64>,
 }
@@ -38,8 +39,10 @@ impl ApiError {
 
     /// Adds one `details` entry.
     pub fn detail(mut self, field: &str, issue: impl Into<String>) -> Self {
-        self.details
-            .push(json!({ "field": field, "message": issue.into() }));
+        self.details.push(Detail {
+            field: field.to_string(),
+            message: issue.into(),
+        });
         self
     }
 
@@ -110,7 +113,11 @@ impl From<crate::store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.code, "message": self.message, "details": self.details });
+        let body = ErrorBody {
+            details: self.details,
+            error: self.code.to_string(),
+            message: self.message,
+        };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(id) = self
             .request_id

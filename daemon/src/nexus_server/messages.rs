@@ -7,6 +7,9 @@
 //!      200 {messages:[{id, agentId, text?, json?, cursor, verified, sentAt, expiresAt}], nextCursor, members?}
 //! ```
 //!
+//! The bodies are the shared types of [`crate::nexus::wire`]; the poll's query string is read
+//! here ([`PollQuery`]) and built by the client ([`crate::nexus::client`]).
+//!
 //! - A send with the member's key is `verified:true`, without a key `verified:false`; a wrong
 //!   key is 403 `invalid_session_key`; a non-member gets 403 `forbidden`. Each send slides the
 //!   session's expiry to now + ttl. 201 is returned only once the message is on disk.
@@ -23,6 +26,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{agent_id, json_body, session_key};
 use super::state::AppState;
+use crate::nexus::wire::{Cursor, Member, Message, PollAnswer, SendAnswer, SendRequest};
 use crate::store::nexus_server::MessageRecord;
 use crate::time::{now_ms, rfc3339};
 use axum::body::Bytes;
@@ -32,14 +36,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use std::time::Duration;
-
-#[derive(Deserialize, Default)]
-struct SendBody {
-    text: Option<String>,
-    json: Option<Value>,
-}
 
 /// `POST /v1/sessions/:id/messages`.
 pub async fn send(
@@ -49,7 +46,7 @@ pub async fn send(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let agent = agent_id(&headers)?;
-    let body: SendBody = json_body(body)?;
+    let body: SendRequest = json_body(body)?;
     let (text, redacted) = match body.text.filter(|t| !t.is_empty()) {
         Some(t) => {
             let (t, changed) = super::redact::redact(&t);
@@ -118,12 +115,14 @@ pub async fn send(
     session.publish(cursor + 1);
     // The session id is a capability (it lets anyone join), so it is never logged.
     tracing::debug!(cursor, bytes = size, "message stored");
-    let mut out =
-        json!({ "id": msg_id, "cursor": cursor.to_string(), "expiresAt": rfc3339(expires_ms) });
-    if redacted {
-        out["redacted"] = json!(true);
-        out["warning"] = json!("Possible secrets in the text were replaced with [REDACTED]");
-    }
+    let out = SendAnswer {
+        cursor: Some(Cursor::of(cursor)),
+        expires_at: Some(rfc3339(expires_ms)),
+        id: msg_id,
+        redacted,
+        warning: redacted
+            .then(|| "Possible secrets in the text were replaced with [REDACTED]".to_string()),
+    };
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
@@ -146,15 +145,17 @@ fn number(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn render(cursor: u64, m: MessageRecord, expires: &str) -> Value {
-    let mut v = json!({ "id": m.id, "agentId": m.agent_id, "cursor": cursor.to_string(), "verified": m.verified, "sentAt": rfc3339(m.sent_ms), "expiresAt": expires });
-    if let Some(t) = m.text {
-        v["text"] = Value::String(t);
+fn render(cursor: u64, m: MessageRecord, expires: &str) -> Message {
+    Message {
+        agent_id: m.agent_id,
+        cursor: Some(Cursor::of(cursor)),
+        expires_at: Some(expires.to_string()),
+        id: Some(m.id),
+        json: m.json,
+        sent_at: rfc3339(m.sent_ms),
+        text: m.text,
+        verified: m.verified,
     }
-    if let Some(j) = m.json {
-        v["json"] = j;
-    }
-    v
 }
 
 /// `GET /v1/sessions/:id/messages`.
@@ -192,13 +193,14 @@ pub async fn poll(
                 )
             })?;
             st.rec.agents[i].last_seen_ms = now;
-            let members: Option<Vec<Value>> = want_members.then(|| {
+            let members: Option<Vec<Member>> = want_members.then(|| {
                 st.rec
                     .agents
                     .iter()
-                    .map(
-                        |a| json!({ "agentId": a.agent_id, "lastSeenAt": rfc3339(a.last_seen_ms) }),
-                    )
+                    .map(|a| Member {
+                        agent_id: a.agent_id.clone(),
+                        last_seen_at: rfc3339(a.last_seen_ms),
+                    })
                     .collect()
             });
             (st.visible_end, st.expires_ms, members)
@@ -219,14 +221,15 @@ pub async fn poll(
         }
         let next = found.last().map(|(c, _)| *c).or(after).unwrap_or(0);
         let expires = rfc3339(expires_ms);
-        let messages: Vec<Value> = found
+        let messages = found
             .into_iter()
             .map(|(c, m)| render(c, m, &expires))
             .collect();
-        let mut out = json!({ "messages": messages, "nextCursor": next.to_string() });
-        if let Some(m) = members {
-            out["members"] = Value::Array(m);
-        }
+        let out = PollAnswer {
+            members,
+            messages,
+            next_cursor: Some(Cursor::of(next)),
+        };
         return Ok(Json(out).into_response());
     }
 }

@@ -12,11 +12,13 @@
 //! critical section that adds the member. A claim that fails (session full, agent id taken)
 //! leaves the code usable. Unknown codes are 404 `code_not_found`; expired or used ones 404
 //! `code_expired_or_used`. Codes live `--pair-code-expiry-secs` (default 600) and are swept
-//! an hour after they expire. (`POST /v1/pair` is accepted as well.)
+//! an hour after they expire. (`POST /v1/pair` is accepted as well.) The bodies are the shared
+//! types of [`crate::nexus::wire`].
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{agent_id, json_body};
 use super::state::AppState;
+use crate::nexus::wire::{ClaimAnswer, PairAnswer, PairRequest, PairStatusAnswer};
 use crate::store::nexus_server::PairRecord;
 use crate::time::{now_ms, rfc3339};
 use axum::body::Bytes;
@@ -25,39 +27,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+
+/// What a code looks like now (the wire type, used by the instructions page too).
+pub use crate::nexus::wire::PairState;
 
 /// How long an expired or claimed code is remembered (so `status` can say so), ms.
 pub const PAIR_RETENTION_MS: u64 = 3_600_000;
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct PairBody {
-    session_id: Option<String>,
-}
-
-/// What a code looks like now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PairState {
-    /// Can be claimed.
-    Pending,
-    /// Already claimed.
-    Claimed,
-    /// Expired, or its session is gone.
-    Expired,
-}
-
-impl PairState {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PairState::Pending => "pending",
-            PairState::Claimed => "claimed",
-            PairState::Expired => "expired",
-        }
-    }
-}
 
 fn code_not_found() -> ApiError {
     ApiError::new(
@@ -107,7 +82,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body: PairBody = json_body(body)?;
+    let body: PairRequest = json_body(body)?;
     let Some(sid) = body.session_id.filter(|s| !s.is_empty()) else {
         return Err(
             ApiError::invalid_request("sessionId is required").detail("sessionId", "required")
@@ -135,7 +110,11 @@ pub async fn create(
     let url = format!("{}/p/{code}", base_url(&app, &headers));
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "code": code, "url": url, "expiresAt": rfc3339(expires_ms) })),
+        Json(PairAnswer {
+            code,
+            expires_at: rfc3339(expires_ms),
+            url,
+        }),
     )
         .into_response())
 }
@@ -166,11 +145,17 @@ pub async fn claim(
         (session, key)
     };
     app.store.db().durable().await?;
-    Ok(Json(json!({ "sessionId": session.hex, "status": "claimed", "agentId": agent, "sessionKey": key.expose() })).into_response())
+    Ok(Json(ClaimAnswer {
+        agent_id: agent,
+        session_id: Some(session.hex.clone()),
+        session_key: Some(key.expose().to_string()),
+        status: "claimed".into(),
+    })
+    .into_response())
 }
 
 /// `GET /v1/pair/:code/status`.
 pub async fn status(State(app): State<AppState>, Path(code): Path<String>) -> ApiResult {
     let state = lookup(&app, &code, now_ms())?.ok_or_else(code_not_found)?;
-    Ok(Json(json!({ "state": state.as_str() })).into_response())
+    Ok(Json(PairStatusAnswer { state }).into_response())
 }

@@ -6,13 +6,15 @@
 //! GET /v1/stats  200 {activeSessions, totalAgents, totalMessages, uptime}
 //! ```
 //!
-//! `uptime` is in whole seconds. Unknown paths are 404 `not_found`, wrong methods 405
+//! `uptime` is in whole seconds. `/health` is the shared [`Health`] (the client reads the
+//! long-poll capabilities from it); `/v1/stats` is the server's own. Unknown paths are 404 `not_found`, wrong methods 405
 //! `method_not_allowed`, both in the protocol's error shape.
 
 use super::error::ApiError;
 use super::limits::{self, RateLimitState};
 use super::state::AppState;
 use super::{instructions, messages, pairing, sessions, LONG_POLL_MAX_SECS};
+use crate::nexus::wire::{Capabilities, Health};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -61,17 +63,17 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn health(State(app): State<AppState>) -> impl IntoResponse {
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime": app.started.elapsed().as_secs(),
-        "capabilities": {
-            "messageFormat": ["text", "json"],
-            "longPoll": true,
-            "longPollMaxWait": LONG_POLL_MAX_SECS.min(app.limits.max_wait),
-            "durable": true,
+    Json(Health {
+        capabilities: Capabilities {
+            durable: true,
+            long_poll: true,
+            long_poll_max_wait: Some(LONG_POLL_MAX_SECS.min(app.limits.max_wait)),
+            message_format: vec!["text".into(), "json".into()],
         },
-    }))
+        status: "ok".into(),
+        uptime: app.started.elapsed().as_secs(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
 }
 
 async fn stats(State(app): State<AppState>) -> impl IntoResponse {

@@ -10,10 +10,14 @@
 //! ```
 //!
 //! Every change is acknowledged only once durable. (`POST /v1/sessions` is accepted as well.)
+//! The bodies are the shared types of [`crate::nexus::wire`].
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{agent_id, json_body, session_key};
 use super::state::{AppState, Session, SessionState};
+use crate::nexus::wire::{
+    CreateAnswer, CreateRequest, JoinAnswer, LeaveAnswer, RenewAnswer, RenewRequest, SessionStatus,
+};
 use crate::store::nexus_server::{AgentRecord, MessageRecord, SessionRecord};
 use crate::time::{now_ms, rfc3339};
 use axum::body::Bytes;
@@ -22,22 +26,6 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct CreateBody {
-    ttl: Option<u64>,
-    max_agents: Option<u32>,
-    greeting: Option<String>,
-    creator_agent_id: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct RenewBody {
-    ttl: Option<u64>,
-}
 
 /// Status 507 with `storage_limit_reached`: a server-wide or per-session cap is reached.
 pub fn storage_full(what: &str) -> ApiError {
@@ -67,7 +55,7 @@ pub async fn create(
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body: CreateBody = json_body(body)?;
+    let body: CreateRequest = json_body(body)?;
     let ttl = check_ttl(&app, body.ttl)?;
     let max_agents = body.max_agents.unwrap_or(app.limits.default_max_agents);
     if max_agents < 2 || max_agents > app.limits.max_agents_cap {
@@ -148,14 +136,21 @@ pub async fn create(
         gone: false,
     };
     let session = Session::new(id, st);
-    let mut out = json!({
-        "sessionId": session.hex, "ttl": ttl, "maxAgents": max_agents, "state": "active",
-        "createdAt": rfc3339(now), "expiresAt": rfc3339(expires_ms),
-    });
-    if let (Some(c), Some(k)) = (creator, key) {
-        out["creatorAgentId"] = json!(c);
-        out["sessionKey"] = json!(k.expose());
-    }
+    // The creator and its key are written together, or neither.
+    let (creator_agent_id, session_key) = match (creator, key) {
+        (Some(c), Some(k)) => (Some(c), Some(k.expose().to_string())),
+        _ => (None, None),
+    };
+    let out = CreateAnswer {
+        created_at: rfc3339(now),
+        creator_agent_id,
+        expires_at: Some(rfc3339(expires_ms)),
+        max_agents,
+        session_id: Some(session.hex.clone()),
+        session_key,
+        state: "active".into(),
+        ttl: Some(ttl),
+    };
     tracing::debug!(ttl, max_agents, "session created");
     app.sessions.insert(session, slot);
     Ok((StatusCode::CREATED, Json(out)).into_response())
@@ -167,11 +162,17 @@ pub async fn status(State(app): State<AppState>, Path(id): Path<String>) -> ApiR
     let session = app.sessions.get_live(&id, now)?;
     let st = session.lock();
     st.check_live(now)?;
-    Ok(Json(json!({
-        "sessionId": session.hex, "state": "active", "agents": st.agent_ids(), "agentCount": st.rec.agents.len(),
-        "ttl": st.rec.ttl_secs, "maxAgents": st.rec.max_agents, "creatorAgentId": st.rec.creator,
-        "createdAt": rfc3339(st.rec.created_ms), "expiresAt": rfc3339(st.expires_ms),
-    }))
+    Ok(Json(SessionStatus {
+        agent_count: st.rec.agents.len(),
+        agents: st.agent_ids(),
+        created_at: rfc3339(st.rec.created_ms),
+        creator_agent_id: st.rec.creator.clone(),
+        expires_at: rfc3339(st.expires_ms),
+        max_agents: st.rec.max_agents,
+        session_id: session.hex.clone(),
+        state: "active".into(),
+        ttl: st.rec.ttl_secs,
+    })
     .into_response())
 }
 
@@ -223,7 +224,15 @@ pub async fn join(
     let (key, online) = add_member(&app, &session, &agent, now)?;
     app.store.db().durable().await?;
     tracing::debug!(agent = %agent, online, "joined");
-    Ok(Json(json!({ "status": "joined", "sessionId": session.hex, "agentId": agent, "agentsOnline": online, "sessionKey": key.expose() })).into_response())
+    Ok(Json(JoinAnswer {
+        agent_id: agent,
+        agents_online: Some(online),
+        already_joined: None,
+        session_id: session.hex.clone(),
+        session_key: Some(key.expose().to_string()),
+        status: "joined".into(),
+    })
+    .into_response())
 }
 
 /// `DELETE /v1/sessions/:id/agents/:agentId`.
@@ -274,7 +283,13 @@ pub async fn leave(
         st.commit(&app.store, &session.id, rec)?;
     }
     app.store.db().durable().await?;
-    Ok(Json(json!({ "ok": true, "sessionId": session.hex, "agentId": target, "message": "Agent left the session" })).into_response())
+    Ok(Json(LeaveAnswer {
+        agent_id: target,
+        message: "Agent left the session".into(),
+        ok: true,
+        session_id: session.hex.clone(),
+    })
+    .into_response())
 }
 
 /// `POST /v1/sessions/:id/renew`.
@@ -285,7 +300,7 @@ pub async fn renew(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let agent = agent_id(&headers)?;
-    let body: RenewBody = json_body(body)?;
+    let body: RenewRequest = json_body(body)?;
     let now = now_ms();
     let session = app.sessions.get_live(&id, now)?;
     let key = session_key(&headers);
@@ -311,7 +326,13 @@ pub async fn renew(
         rec.agents[i].last_seen_ms = now;
         st.expires_ms = now.saturating_add(ttl.saturating_mul(1000));
         st.commit(&app.store, &session.id, rec)?;
-        json!({ "sessionId": session.hex, "state": "active", "ttl": ttl, "expiresAt": rfc3339(st.expires_ms), "agents": st.agent_ids() })
+        RenewAnswer {
+            agents: st.agent_ids(),
+            expires_at: Some(rfc3339(st.expires_ms)),
+            session_id: session.hex.clone(),
+            state: "active".into(),
+            ttl: Some(ttl),
+        }
     };
     app.store.db().durable().await?;
     Ok(Json(out).into_response())

@@ -3,7 +3,11 @@
 //! 1. **Configured level**: an owner rule for the exact sender key (`relay:alice`), else a rule
 //!    for its whole kind (`relay:*`), else the default: verified senders get
 //!    [`Defaults::verified`] (`deliver`), the local webhook gets [`Defaults::webhook`], every
-//!    other sender [`Defaults::unverified`] (`review`). The webhook is capped at `deliver`
+//!    other sender [`Defaults::unverified`] (`review`). A Nexus member whose signature verified
+//!    is shown as verified but keeps the unverified default: its key was pinned on first
+//!    announce in that session, which proves continuity, not identity (a friend reached
+//!    over Nexus sends sealed envelopes and is a verified `friend:` sender). The owner can
+//!    raise one member with a rule for its key (`nexus:SID/member`). The webhook is capped at `deliver`
 //!    whatever the rules say: anything on this machine can POST to it, so it never converses.
 //! 2. **Limits** ([`super::limits`]) may only lower the level, never raise it, and never below
 //!    `notify` for a message that was going to reach the agent: too many hops, over the
@@ -29,12 +33,9 @@ pub struct Defaults {
 }
 
 impl Default for Defaults {
+    /// The defaults of `[policy]` ([`crate::config::PolicyConfig`]).
     fn default() -> Self {
-        Defaults {
-            verified: Level::Deliver,
-            unverified: Level::Review,
-            webhook: Level::Notify,
-        }
+        super::Settings::default().defaults
     }
 }
 
@@ -49,6 +50,13 @@ pub fn configured(rules: &BTreeMap<String, Level>, d: &Defaults, s: &Sender) -> 
         (*l, format!("rule {}:*", s.kind))
     } else if s.kind == "webhook" {
         (d.webhook, "default for the webhook".to_string())
+    } else if s.verified && s.kind == "nexus" {
+        // A signed Nexus member proved it is the party that announced that member's key first
+        // in this session, not who that party is: it keeps the unverified default.
+        (
+            d.unverified,
+            "default for signed Nexus members (a key pinned per session, not a friend)".to_string(),
+        )
     } else if s.verified {
         (d.verified, "default for verified senders".to_string())
     } else {
@@ -137,6 +145,17 @@ mod tests {
         assert_eq!(
             configured(&rules, &d, &s("nexus", "S/m", false)).0,
             Level::Review
+        );
+        // A signed Nexus member keeps the unverified default (its key is pinned per session,
+        // it is not a friend); a rule for its key raises it.
+        let signed = configured(&rules, &d, &s("nexus", "S/m", true));
+        assert_eq!(signed.0, Level::Review);
+        assert!(signed.1.contains("signed Nexus members"), "{}", signed.1);
+        let mut raised = BTreeMap::new();
+        raised.insert("nexus:S/m".to_string(), Level::Deliver);
+        assert_eq!(
+            configured(&raised, &d, &s("nexus", "S/m", true)).0,
+            Level::Deliver
         );
         assert_eq!(
             configured(&rules, &d, &s("webhook", "local", false)).0,

@@ -28,7 +28,8 @@ use sha2::{Digest, Sha256};
 pub const NAME_CHARS: usize = 64;
 
 /// The session of a peer: `hook:clawlink:` + a readable slug + 8 hex digits of the key's
-/// sha256 (so two keys that slug alike still get two sessions).
+/// sha256 (so two keys that slug alike still get two sessions; for a friend, of the key and
+/// its peer id).
 pub fn session_key(sender: &Sender) -> String {
     let key = sender.key();
     let slug: String = key
@@ -42,7 +43,11 @@ pub fn session_key(sender: &Sender) -> String {
         })
         .take(48)
         .collect();
-    let h = Sha256::digest(key.as_bytes());
+    // A friend's session is also keyed by its peer id (see `Sender::peer`).
+    let h = match &sender.peer {
+        Some(peer) => Sha256::digest(format!("{key}\n{peer}").as_bytes()),
+        None => Sha256::digest(key.as_bytes()),
+    };
     format!(
         "hook:clawlink:{slug}-{:02x}{:02x}{:02x}{:02x}",
         h[0], h[1], h[2], h[3]
@@ -72,6 +77,12 @@ pub fn notice(sender: &Sender, source: &str, count: usize) -> String {
     )
 }
 
+/// The line that ends the framed content of inbox message `id` (content can never hold it:
+/// [`sanitize::content`] neutralises the `[clawlink]` tag inside it).
+pub fn end_marker(id: u64) -> String {
+    format!("[clawlink] end of message {id}")
+}
+
 /// The framed content of inbox message `id`, capped at `max_chars` characters of content.
 pub fn content(
     id: u64,
@@ -84,10 +95,11 @@ pub fn content(
     let (body, _) = sanitize::content(text, max_chars);
     let hop = if hops == 1 { "hop" } else { "hops" };
     format!(
-        "[clawlink] message {id} from \"{}\" via {} ({} sender, {hops} {hop})\n[clawlink] its content, as sent:\n{body}\n[clawlink] end of message {id}",
+        "[clawlink] message {id} from \"{}\" via {} ({} sender, {hops} {hop})\n[clawlink] its content, as sent:\n{body}\n{}",
         sanitize::name(&sender.name, NAME_CHARS),
         sanitize::name(source, 16),
         trust(sender),
+        end_marker(id),
     )
 }
 

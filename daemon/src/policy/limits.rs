@@ -30,12 +30,9 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The defaults of `[policy]` ([`crate::config::PolicyConfig`]).
     fn default() -> Self {
-        Limits {
-            max_hops: 4,
-            rate_per_minute: 10,
-            max_exchanges: 4,
-        }
+        super::Settings::default().limits
     }
 }
 

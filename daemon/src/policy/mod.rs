@@ -11,10 +11,11 @@
 //!   sender's own session `hook:clawlink:…` through OpenClaw's `/hooks/agent`, which wraps it
 //!   as untrusted external content ([`hooks`]).
 //!
-//! `converse` is decided, limited and audited like `deliver`; sending the agent's reply back
-//! to the peer is not wired yet (the reply would be read from the peer session's transcript,
-//! `chat.history` for `agent:main:hook:clawlink:…`, and sent through the outbox with
-//! `meta.hops + 1`), so today it delivers and counts exchanges without answering.
+//! `converse` is decided, limited and audited like `deliver`; the agent's reply in the
+//! peer's session then goes back to the peer ([`converse`]): sealed with one hop more to a
+//! friend, or as the artifact that completes an A2A peer's task. Other senders cannot be
+//! answered safely (nothing signs their hop count), so for them `converse` is lowered to
+//! `deliver`, and the audit log says why.
 //!
 //! Limits ([`limits`]) can only lower a level. Every decision is appended to the hash-chained
 //! audit log (`store::audit`) with the content's hash, never the content.
@@ -33,22 +34,26 @@
 //!
 //! Only a sender whose transport proved its identity: `source == "friend"` with
 //! `meta.verified == true`, set by the trust layer after it checked a sealed envelope. A
-//! Nexus server's `verified` flag, a relay's `from` and a webhook's `from` prove nothing.
+//! Nexus server's `verified` flag, a relay's `from` and a webhook's `from` prove nothing. A
+//! Nexus member whose signature checked against the key pinned for it in that session
+//! ([`sender::nexus`]) is verified too, but keeps the unverified default level ([`decide`]).
 
+pub mod converse;
 pub mod decide;
 pub mod frame;
 pub mod hooks;
-pub mod level;
 pub mod limits;
+pub mod local_agent;
 pub mod route;
 pub mod sanitize;
 pub mod sender;
 
+pub use crate::level::Level;
 pub use decide::{Decision, Defaults};
-pub use level::Level;
 pub use limits::Limits;
 pub use sender::Sender;
 
+use crate::config::PolicyConfig;
 use crate::store::audit::{sha256_hex, AuditLog, Entry};
 use crate::store::policy::{Held, PolicyStore};
 use crate::store::{Db, Result};
@@ -67,11 +72,27 @@ pub struct Settings {
 }
 
 impl Default for Settings {
+    /// The defaults of `[policy]`.
     fn default() -> Self {
+        Settings::from_config(&PolicyConfig::default())
+    }
+}
+
+impl Settings {
+    /// The engine's settings of a `[policy]` section (the webhook capped at `deliver`).
+    pub fn from_config(c: &PolicyConfig) -> Settings {
         Settings {
-            defaults: Defaults::default(),
-            limits: Limits::default(),
-            max_content_chars: 16_000,
+            defaults: Defaults {
+                verified: c.verified,
+                unverified: c.unverified,
+                webhook: c.webhook.min(decide::WEBHOOK_CAP),
+            },
+            limits: Limits {
+                max_hops: c.max_hops.max(1),
+                rate_per_minute: c.rate_per_minute.max(1),
+                max_exchanges: c.max_exchanges,
+            },
+            max_content_chars: c.max_content_chars.clamp(64, 1 << 20),
         }
     }
 }
@@ -131,9 +152,16 @@ pub fn sender_of(m: &InboxMessage) -> Sender {
     let verified = m.source == "friend" && m.meta.get("verified") == Some(&Value::Bool(true));
     match m.source.as_str() {
         "webhook" => Sender::new("webhook", "local", false).named(&m.from),
-        "nexus" => {
-            let sid = m.meta.get("session").and_then(Value::as_str).unwrap_or("?");
-            Sender::new("nexus", &format!("{sid}/{}", m.from), false).named(&m.from)
+        "nexus" => sender::nexus(m),
+        "friend" => {
+            let mut s = Sender::new("friend", &m.from, verified);
+            s.peer = m
+                .meta
+                .get("peer")
+                .and_then(Value::as_str)
+                .filter(|p| p.len() <= 64 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(str::to_string);
+            s
         }
         other => Sender::new(other, &m.from, verified),
     }
@@ -146,7 +174,10 @@ pub struct Engine {
     pub store: PolicyStore,
     /// The audit log.
     pub audit: AuditLog,
+    /// Replies owed under `converse`.
+    pub converse: crate::store::converse::ConverseStore,
     rates: std::sync::Arc<limits::RateWindows>,
+    converse_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -155,8 +186,15 @@ impl Engine {
         Ok(Engine {
             store: PolicyStore::open(db)?,
             audit: AuditLog::open(db)?,
+            converse: crate::store::converse::ConverseStore::open(db)?,
             rates: Default::default(),
+            converse_wake: Default::default(),
         })
+    }
+
+    /// Wakes the [`converse`] worker (a reply is owed).
+    pub fn converse_wake(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.converse_wake.clone()
     }
 
     /// The configured level of a sender and why.
@@ -211,7 +249,13 @@ impl Engine {
             exchanges,
             rate_ok,
         };
-        let decision = decide::decide(configured, observed, &set.limits);
+        let mut decision = decide::decide(configured, observed, &set.limits);
+        if decision.applied == Level::Converse && !can_answer(&sender) {
+            decision.applied = Level::Deliver;
+            decision.reason.push_str(
+                "; lowered to deliver: only friends and A2A peers can be answered (nothing signs other senders' hop counts)",
+            );
+        }
         if configured_is_counted(&decision) {
             self.store.set_exchanges(&key, exchanges)?;
         }
@@ -268,6 +312,12 @@ impl Engine {
         })?;
         Ok(())
     }
+}
+
+/// Whether the agent's reply can go back to `s` under `converse`: a verified friend (the hop
+/// count is signed) or an A2A peer (the reply completes its task).
+pub fn can_answer(s: &Sender) -> bool {
+    (s.kind == "friend" && s.verified) || s.kind == "a2a"
 }
 
 /// Whether the exchange count is kept: only for messages that were going to reach a session

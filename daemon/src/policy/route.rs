@@ -9,7 +9,7 @@
 //! | block | nothing (a friend gets a signed `rejected` receipt) | `blocked` |
 //! | hold | kept in the review queue | `held` |
 //! | notice | one notice per sender for the whole batch, with the count, into the main session by `[local_gateway] method` (`system-event` by default) | `notified` |
-//! | session | `/hooks/agent` into the sender's session (a friend gets a signed `delivered` receipt) | `delivered` |
+//! | session | `/hooks/agent` into the sender's session (a friend gets a signed `delivered` receipt; under `converse` the reply is owed, see [`super::converse`]) | `delivered` |
 //!
 //! Without `[policy] hooks_token` there is no way to reach a peer session, so a message that
 //! would be delivered gets the notice instead (the content stays in the inbox).
@@ -27,6 +27,7 @@ use super::hooks::Hooks;
 use super::{Engine, Level, Outcome, Route, Sender, Settings};
 use crate::config::LocalGatewayConfig;
 use crate::gateway::{Delivery, GatewayError, Pool};
+use crate::store::converse::Owed;
 use crate::store::inbox::Inbox;
 use crate::store::Db;
 use crate::trust::payload::ReceiptStatus;
@@ -124,7 +125,7 @@ pub async fn route_batch(
     batch: Vec<Item>,
     set: &Settings,
 ) -> Result<Counts, GatewayError> {
-    let idem = |id| crate::gateway::local_agent::idempotency_key(local.pool.device_id(), id);
+    let idem = |id| super::local_agent::idempotency_key(local.pool.device_id(), id);
     let engine: &Engine = local.engine;
     let mut counts = Counts::default();
     let mut notices: BTreeMap<String, NoticeGroup> = BTreeMap::new();
@@ -161,11 +162,38 @@ pub async fn route_batch(
                 e.2.push((it, o));
                 continue;
             }
-            Route::Session { key, text, .. } => {
+            Route::Session {
+                key,
+                text,
+                converse,
+            } => {
                 let Some(h) = &local.hooks else {
                     continue;
                 };
                 match h.agent(key, text, &idem(it.msg.id)).await {
+                    Ok(run) if *converse && !run.is_empty() => {
+                        // Owed before the message leaves its queue: see `store::converse`.
+                        engine
+                            .converse
+                            .put(&Owed {
+                                id: it.msg.id,
+                                run_id: run,
+                                session: key.clone(),
+                                sender: o.sender.key(),
+                                hops: super::hops(&it.msg),
+                                started_ms: crate::time::now_ms(),
+                                agent_run: None,
+                                sealed: None,
+                            })
+                            .map_err(store_failed)?;
+                        engine.converse_wake().notify_one();
+                    }
+                    Ok(_) if *converse => {
+                        tracing::warn!(
+                            id = it.msg.id,
+                            "the gateway gave no run id: the agent's reply cannot be sent back"
+                        );
+                    }
                     Ok(_) => {}
                     Err(e @ GatewayError::Rejected { .. }) => {
                         tracing::warn!(id = it.msg.id, error = %e, "the local gateway rejected a message; skipped");
@@ -182,7 +210,6 @@ pub async fn route_batch(
                 }
                 counts.delivered += 1;
                 local.ingest.answer(&it.msg, ReceiptStatus::Delivered, None);
-                // `converse` has no reply path yet (see the module doc of `policy`).
                 "delivered"
             }
         };

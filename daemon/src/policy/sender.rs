@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `friend` | the friend's name | its sealed envelope verified (the trust layer says so) |
 //! | `relay` | the relay user id | never by itself (a relay vouches for nothing) |
-//! | `nexus` | `SESSION/member` | never by itself (Nexus members are unsigned) |
+//! | `nexus` | `SESSION/member` | its member signature verified against the key pinned for that member in that session (`meta.signed`, never with `meta.forged`); the server's `verified` flag proves nothing |
 //! | `a2a` | the peer name | its bearer token was checked by the transport |
 //! | `webhook` | `local` | never: anything on this machine can POST |
 //!
@@ -26,6 +26,24 @@ pub struct Sender {
     pub name: String,
     /// Whether the transport proved who this is (a verified friend).
     pub verified: bool,
+    /// A friend's peer id (hex of its identity key's id): its agent session is keyed by it as
+    /// well as by its name, so a different friend given a removed friend's name never
+    /// continues that friend's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+/// The sender of a Nexus message: `SESSION/member`, verified only when its member signature
+/// checked against the key pinned for that member in that session (see
+/// `crate::nexus::members`). A forged message's `from` is already `unverified:MEMBER`, so it
+/// never takes the member's key. Verified does not raise the default level: see
+/// [`super::decide::configured`].
+pub fn nexus(m: &clawlink::proto::InboxMessage) -> Sender {
+    use serde_json::Value;
+    let sid = m.meta.get("session").and_then(Value::as_str).unwrap_or("?");
+    let signed = m.meta.get("signed") == Some(&Value::Bool(true))
+        && m.meta.get("forged") != Some(&Value::Bool(true));
+    Sender::new("nexus", &format!("{sid}/{}", m.from), signed).named(&m.from)
 }
 
 /// Longest sender key kept.
@@ -40,6 +58,7 @@ impl Sender {
             name: id.clone(),
             id,
             verified,
+            peer: None,
         }
     }
 
@@ -85,6 +104,45 @@ pub fn parse_key(key: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nexus_msg(from: &str, meta: serde_json::Value) -> clawlink::proto::InboxMessage {
+        clawlink::proto::InboxMessage {
+            id: 1,
+            source: "nexus".into(),
+            source_id: None,
+            from: from.into(),
+            message: "t".into(),
+            received_at: String::new(),
+            read: false,
+            meta: meta.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn a_nexus_member_is_verified_only_by_its_member_signature() {
+        use serde_json::json;
+        let server_only = nexus(&nexus_msg("bob", json!({"session":"S","verified":true})));
+        assert_eq!(
+            (server_only.key(), server_only.verified),
+            ("nexus:S/bob".into(), false)
+        );
+        let signed = nexus(&nexus_msg(
+            "bob",
+            json!({"session":"S","verified":true,"signed":true,"member_key":"k"}),
+        ));
+        assert_eq!(
+            (signed.key(), signed.verified),
+            ("nexus:S/bob".into(), true)
+        );
+        let forged = nexus(&nexus_msg(
+            "unverified:bob",
+            json!({"session":"S","signed":true,"forged":true}),
+        ));
+        assert_eq!(
+            (forged.key(), forged.verified),
+            ("nexus:S/unverified:bob".into(), false)
+        );
+    }
 
     #[test]
     fn keys_are_one_clean_line() {

@@ -95,8 +95,15 @@ async fn converse_drops_to_notify_at_the_exchange_cap_until_reset() -> anyhow::R
     let db = Db::open(&tmp.path().join("data"))?;
     let e = Engine::open(&db)?;
     let set = Settings::default();
-    e.store.set_rule("relay:bot", Level::Converse)?;
-    let agent_written = |id| msg(id, "relay", "bot", serde_json::json!({"hops": 1}));
+    e.store.set_rule("friend:bot", Level::Converse)?;
+    let agent_written = |id| {
+        msg(
+            id,
+            "friend",
+            "bot",
+            serde_json::json!({"hops": 1, "verified": true}),
+        )
+    };
     for id in 1..=set.limits.max_exchanges as u64 {
         let o = e.decide(&agent_written(id), None, &set)?;
         assert!(
@@ -108,12 +115,38 @@ async fn converse_drops_to_notify_at_the_exchange_cap_until_reset() -> anyhow::R
     assert_eq!(o.route, Route::Notice, "{:?}", o.decision);
     let o = e.decide(&agent_written(100), None, &set)?;
     assert_eq!(o.route, Route::Notice, "stays at notify");
-    e.store.set_exchanges("relay:bot", 0)?;
+    e.store.set_exchanges("friend:bot", 0)?;
     let o = e.decide(&agent_written(101), None, &set)?;
     assert!(
         matches!(o.route, Route::Session { .. }),
         "reset by the owner"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn converse_is_deliver_for_senders_that_cannot_be_answered() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let db = Db::open(&tmp.path().join("data"))?;
+    let e = Engine::open(&db)?;
+    let set = Settings::default();
+    e.store.set_rule("relay:bot", Level::Converse)?;
+    e.store.set_rule("a2a:hermes", Level::Converse)?;
+    let o = e.decide(&msg(1, "relay", "bot", serde_json::json!({})), None, &set)?;
+    assert!(
+        matches!(
+            o.route,
+            Route::Session {
+                converse: false,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    assert_eq!(o.decision.applied, Level::Deliver);
+    assert!(o.decision.reason.contains("only friends and A2A peers"));
+    let o = e.decide(&msg(2, "a2a", "hermes", serde_json::json!({})), None, &set)?;
+    assert!(matches!(o.route, Route::Session { converse: true, .. }));
     Ok(())
 }
 
@@ -135,4 +168,22 @@ async fn over_the_rate_drops_to_notify() -> anyhow::Result<()> {
     assert_eq!(routes[2], Route::Notice);
     assert_eq!(routes[3], Route::Notice);
     Ok(())
+}
+
+#[test]
+fn a_friend_with_a_reused_name_gets_a_session_of_its_own() {
+    let m = |peer: &str| {
+        msg(
+            1,
+            "friend",
+            "carol",
+            serde_json::json!({"verified": true, "peer": peer}),
+        )
+    };
+    let (a, b) = (sender_of(&m("00aa")), sender_of(&m("00bb")));
+    assert_eq!(a.key(), b.key(), "the policy names both friend:carol");
+    let (ka, kb) = (frame::session_key(&a), frame::session_key(&b));
+    assert!(ka.starts_with("hook:clawlink:friend-carol-"), "{ka}");
+    assert_ne!(ka, kb, "but their agent sessions differ");
+    assert_eq!(sender_of(&m("not hex!")).peer, None);
 }

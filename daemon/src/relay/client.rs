@@ -1,6 +1,7 @@
 //! The typed relay HTTP client: register, send, poll, ack, users.
 //!
-//! Wire (see [`crate::relay_server`] for the server side):
+//! Wire (the bodies are the shared types of [`super::wire`]; see [`crate::relay_server`] for
+//! the server side):
 //!
 //! | call | request | success |
 //! |---|---|---|
@@ -16,10 +17,12 @@
 //! [`ApiError`]s with code `unreachable` and never include the URL (it may carry a secret).
 
 use super::error::unreachable;
+use super::wire::{AckRequest, MessageId, RegisterRequest, SendRequest};
 use crate::store::relay_client::Identity;
 use crate::util::http_client;
 use clawlink::proto::ApiError;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::time::Duration;
 
 /// Deadline of one relay call.
@@ -33,6 +36,14 @@ pub struct Answer {
     pub body: Value,
     /// `Retry-After`.
     pub retry_after: Option<Duration>,
+}
+
+impl Answer {
+    /// The body as the answer type `T` of [`super::wire`], whose fields read leniently; a
+    /// body that is not even a JSON object reads as `T::default()`.
+    pub fn read<T: DeserializeOwned + Default>(&self) -> T {
+        T::deserialize(&self.body).unwrap_or_default()
+    }
 }
 
 /// The relay client (the daemon's shared HTTP client underneath). Cheap to clone.
@@ -70,7 +81,11 @@ impl RelayHttp {
             .http
             .post(format!("{}/register", ident.relay))
             .timeout(DEADLINE)
-            .json(&json!({ "id": ident.id, "name": ident.name, "secret": ident.secret }))
+            .json(&RegisterRequest {
+                id: Some(ident.id.clone()),
+                name: Some(ident.name.clone()),
+                secret: Some(ident.secret.expose().to_string()),
+            })
             .send()
             .await;
         answer(&ident.relay, r).await
@@ -84,8 +99,13 @@ impl RelayHttp {
         message: &str,
         key: &str,
     ) -> Result<Answer, ApiError> {
-        let body =
-            json!({ "from": me.id, "to": to, "message": message, "secret": me.secret, "key": key });
+        let body = SendRequest {
+            from: Some(me.id.clone()),
+            to: Some(to.to_string()),
+            message: Some(message.to_string()),
+            secret: Some(me.secret.expose().to_string()),
+            key: Some(key.to_string()),
+        };
         let r = self
             .http
             .post(format!("{}/send", me.relay))
@@ -133,7 +153,11 @@ impl RelayHttp {
             .post(format!("{}/ack", me.relay))
             .timeout(DEADLINE)
             .bearer_auth(me.secret.expose())
-            .json(&json!({ "id": me.id, "secret": me.secret, "ids": ids }))
+            .json(&AckRequest {
+                id: Some(me.id.clone()),
+                secret: Some(me.secret.expose().to_string()),
+                ids: ids.iter().cloned().map(MessageId::Text).collect(),
+            })
             .send()
             .await;
         answer(&me.relay, r).await

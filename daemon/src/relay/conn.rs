@@ -4,21 +4,22 @@
 //! Wire format (see [`crate::relay_server`]): `GET /ws?id=ID&ack=1` with the secret in
 //! `Authorization: Bearer` only, so that it stays out of proxy access logs. A relay that refuses
 //! that with 401 (the seed's server reads only the query) gets `&secret=SECRET` in the URL from
-//! the next attempt on, with a warning. The first frame is `{"type":"connected","id","name",
-//! "ack":true|false}`; then `{"type":"message","id":"N","data":{id, from, fromName, message,
-//! timestamp}}` per message. Each message is stored durably in the inbox (see [`super::wire`])
-//! and only THEN acknowledged with `{"type":"ack","ids":["N",...]}`. Frames that arrive
+//! the next attempt on, with a warning. The first frame is [`Connected`] `{"type":"connected",
+//! "id","name","ack":true|false}`; then a [`Push`] `{"type":"message","id":"N","data":{id,
+//! from, fromName, message, timestamp}}` per message (frames of other types are ignored). Each
+//! message is stored durably in the inbox (see [`super::ingest`]) and only THEN acknowledged
+//! with an [`AckFrame`] `{"type":"ack","ids":["N",...]}`. Frames that arrive
 //! together are stored as one group commit and acknowledged together. A server without acks
 //! (`"ack"` absent or false) drains on push, as the seed did: the message is stored as soon
 //! as it arrives, nothing is sent back.
 
-use super::wire::{ack_frame, to_new_message};
+use super::ingest::to_new_message;
+use super::wire::{AckFrame, Connected, FrameKind, Push};
 use super::Relay;
 use crate::store::inbox::NewMessage;
 use crate::store::relay_client::Identity;
 use crate::util::Backoff;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -165,12 +166,12 @@ impl Relay {
             e => e.to_string(),
         })?;
         let first = match timeout(HANDSHAKE, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Value>(&t).ok(),
+            Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Connected>(&t).ok(),
             _ => None,
         }
-        .filter(|v| v["type"] == "connected")
+        .filter(|c| c.kind == FrameKind::Connected)
         .ok_or_else(|| "no connected frame from the relay".to_string())?;
-        let acks = first["ack"].as_bool() == Some(true);
+        let acks = first.ack;
         conn.set("connected", None, Some(acks));
         tracing::info!(relay = %ident.relay, id = %ident.id, acks, "relay connected");
         let mut ping = tokio::time::interval(self.ping_every);
@@ -203,9 +204,9 @@ impl Relay {
             }
             let parsed: Vec<(Option<String>, NewMessage)> = texts
                 .iter()
-                .filter_map(|t| serde_json::from_str::<Value>(t).ok())
-                .filter(|v| v["type"] == "message")
-                .filter_map(|v| to_new_message(&ident.relay, &ident.id, &v))
+                .filter_map(|t| serde_json::from_str::<Push>(t).ok())
+                .filter(|p| p.kind == FrameKind::Message)
+                .map(|p| to_new_message(&ident.relay, &ident.id, p.id.as_ref(), p.data))
                 .collect();
             // Without acks the relay has already forgotten these: store them even over the
             // inbox caps rather than lose them.
@@ -214,7 +215,9 @@ impl Relay {
                 .await
                 .map_err(|e| format!("store failed: {e}"))?;
             if acks && !ids.is_empty() {
-                ws.send(Message::Text(ack_frame(&ids).into()))
+                let frame = serde_json::to_string(&AckFrame::of(&ids))
+                    .map_err(|e| format!("cannot write the ack frame: {e}"))?;
+                ws.send(Message::Text(frame.into()))
                     .await
                     .map_err(|e| e.to_string())?;
             }

@@ -1,12 +1,19 @@
 //! Relay failures as [`ApiError`]s that say what to do.
 
+use super::wire::ErrorBody;
 use crate::util::http_client::error_text;
 use clawlink::proto::ApiError;
+use serde::Deserialize;
 use serde_json::Value;
 
-/// An error reply of the relay (`{"error": "..."}` with its status).
+/// An error reply of the relay ([`ErrorBody`] `{"error": "..."}` with its status).
 pub fn relay_error(status: u16, body: &Value, relay: &str) -> ApiError {
-    let said = body["error"].as_str().unwrap_or("no reason given");
+    let reason = ErrorBody::deserialize(body).unwrap_or_default().error;
+    let said: &str = if reason.is_empty() {
+        "no reason given"
+    } else {
+        &reason
+    };
     let (code, hint) = match status {
         401 | 403 => (
             "unauthorized",

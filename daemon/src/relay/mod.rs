@@ -1,11 +1,12 @@
 //! The relay transport: everything the agent daemon does with relays, in one place.
 //!
 //! Why one folder: the relay protocol is one protocol whichever way a message goes. This
-//! module owns the typed HTTP [`client`] (register, send, poll, ack, users), the [`wire`]
-//! formats and relay addresses, its [`error`]s, the always-on WebSocket per identity
-//! ([`conn`]), `relay poll` ([`poll`]), the `status` rows ([`status`]) and its
-//! [`Transport`](crate::transport::Transport) ([`transport`]). The control handler
-//! (`clawlink relay ...`) is a thin adapter over [`Relay`].
+//! module owns the protocol's messages ([`wire`], shared with the server role
+//! [`crate::relay_server`]), the typed HTTP [`client`] (register, send, poll, ack, users),
+//! relay [`address`]es, its [`error`]s, the always-on WebSocket per identity ([`conn`]),
+//! messages into the inbox ([`ingest`]), `relay poll` ([`poll`]), the `status` rows
+//! ([`status`]) and its [`Transport`](crate::transport::Transport) ([`transport`]). The
+//! control handler (`clawlink relay ...`) is a thin adapter over [`Relay`].
 //!
 //! Receiving: the seed's relay client only received while `relay-client.js listen` ran in a
 //! terminal, and lost whatever was pushed while it crashed. Here every identity in the store
@@ -15,9 +16,11 @@
 //! Sending: outbox records of transport `relay` (addresses `relay://HOST:PORT/ID`,
 //! `relay+https://HOST/ID`) are delivered with `POST /send` (see [`transport`]).
 
+pub mod address;
 pub mod client;
 pub mod conn;
 pub mod error;
+pub mod ingest;
 pub mod poll;
 pub mod status;
 pub mod transport;

@@ -1,18 +1,18 @@
 //! `relay poll`: fetch what the relay holds for one identity, store it, then acknowledge it.
 //!
-//! `GET /poll?...&ack=1` keeps the messages on the relay; after the page is durable in the
+//! `GET /poll?...&ack=1` ([`PollAnswer`]) keeps the messages on the relay; after the page is durable in the
 //! inbox, `POST /ack {id, secret, ids}` releases them. A seed relay has already drained on
 //! poll and answers 404 to the ack, which ends the loop. At most 100 pages per call. The owner
 //! asked for these messages, and a seed relay has forgotten them: they are stored even over
 //! the inbox caps.
 
 use super::error::relay_error;
-use super::wire::to_new_message;
+use super::ingest::to_new_message;
+use super::wire::PollAnswer;
 use super::Relay;
 use crate::store::inbox::{NewMessage, Stored};
 use crate::store::relay_client::Identity;
 use clawlink::proto::{ApiError, InboxMessage};
-use serde_json::json;
 
 impl Relay {
     /// Fetches, stores and acknowledges everything the relay holds for `ident`; returns the
@@ -24,16 +24,12 @@ impl Relay {
             if a.status != 200 {
                 return Err(relay_error(a.status, &a.body, &ident.relay));
             }
-            let msgs: Vec<(Option<String>, NewMessage)> = a.body["messages"]
-                .as_array()
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|m| {
-                            to_new_message(&ident.relay, &ident.id, &json!({ "data": m }))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let page: PollAnswer = a.read();
+            let msgs: Vec<(Option<String>, NewMessage)> = page
+                .messages
+                .into_iter()
+                .map(|m| to_new_message(&ident.relay, &ident.id, None, m))
+                .collect();
             if msgs.is_empty() {
                 break;
             }
@@ -46,7 +42,7 @@ impl Relay {
                 Stored::Duplicate(_) | Stored::Consumed => None,
             }));
             let ack = self.http.ack(ident, &ids).await?;
-            if ack.status == 404 || a.body["more"].as_bool() != Some(true) {
+            if ack.status == 404 || !page.more {
                 break;
             }
         }

@@ -10,12 +10,13 @@
 //! does; see [`crate::relay_server`]) recognises a retry whose first answer was lost, so a
 //! crash of the relay or of this daemon between the relay's write and our record of it
 //! doubles nothing. Relays that don't know the field ignore it.
-//! `200 {ok:true}` → delivered (the relay has it on disk); 401/403/404/409/413 and other 4xx →
+//! `200 {ok:true}` ([`SendAnswer`]) → delivered (the relay has it on disk); 401/403/404/409/413 and other 4xx →
 //! failed for good with the relay's reason; 429, 5xx and connection errors → retried by the
 //! lane (honouring `Retry-After`), so sends to an unreachable relay wait in the outbox.
 
+use super::address::{parse_address, SCHEMES};
 use super::error::{no_identity, relay_error};
-use super::wire::{parse_address, SCHEMES};
+use super::wire::SendAnswer;
 use super::Relay;
 use crate::transport::{
     BoxFuture, Outcome, Payload, Record, RelaySend, Route, SendRequest, Transport,
@@ -50,7 +51,7 @@ impl Relay {
         };
         let after = a.retry_after;
         match a.status {
-            200..=299 if a.body["ok"] == true => Outcome::Delivered,
+            200..=299 if a.read::<SendAnswer>().ok => Outcome::Delivered,
             200..=299 => Outcome::Retry {
                 error: ApiError::new("relay_error", format!("relay {relay} did not say ok")),
                 after,

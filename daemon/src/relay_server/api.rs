@@ -1,5 +1,6 @@
 //! The HTTP endpoints: `/register`, `/send`, `/poll`, `/ack`, `/users`, `/health`.
-//! Shapes are specified in the module doc of [`super`].
+//! Shapes are specified in the module doc of [`super`]; the bodies are the protocol's types
+//! in [`crate::relay::wire`], shared with the client.
 
 use super::body::JsonBody;
 use super::error::ApiError;
@@ -7,13 +8,17 @@ use super::query::{
     query_candidates, secret_candidates, valid_id, valid_name, valid_secret, RawQuery,
 };
 use super::state::{Account, Relay};
+use crate::relay::wire::{
+    AckAnswer, AckRequest, Message, MessageId, PollAnswer, RegisterAnswer, RegisterRequest,
+    SendAnswer, SendRequest, User, UsersAnswer,
+};
 use crate::store::relay_server::{Enqueued, QueuedMessage};
 use axum::extract::{ConnectInfo, RawQuery as Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,47 +29,22 @@ const POLL_MAX_BYTES: usize = 8 << 20;
 
 type Peer = ConnectInfo<SocketAddr>;
 
-/// A message as clients see it (poll entries and the `data` of pushed frames).
-#[derive(Serialize)]
-pub(crate) struct WireMessage<'a> {
-    /// Extension: the message id, a decimal string, unique for the life of the relay.
-    pub id: String,
-    from: &'a str,
-    #[serde(rename = "fromName")]
-    from_name: &'a str,
-    message: &'a str,
-    timestamp: String,
-}
-
-impl<'a> WireMessage<'a> {
-    /// The wire form of a queued message.
-    pub(crate) fn of(m: &'a QueuedMessage) -> Self {
-        WireMessage {
-            id: m.seq.to_string(),
-            from: &m.from,
-            from_name: &m.from_name,
-            message: &m.message,
-            timestamp: crate::time::rfc3339(m.ts),
-        }
+/// The wire form of a queued message (a poll entry, the `data` of a push).
+pub(crate) fn wire_message(m: &QueuedMessage) -> Message<'_> {
+    Message {
+        id: Some(MessageId::of(m.seq)),
+        from: Some(Cow::Borrowed(&m.from)),
+        from_name: Some(Cow::Borrowed(&m.from_name)),
+        message: Cow::Borrowed(&m.message),
+        timestamp: Some(Cow::Owned(crate::time::rfc3339(m.ts))),
     }
-}
-
-/// The body of `POST /register`: `{id, name, secret}`, every field optional on the wire.
-#[derive(Deserialize)]
-pub struct RegisterReq {
-    /// The id to register.
-    pub id: Option<String>,
-    /// The display name (default: the id).
-    pub name: Option<String>,
-    /// The secret (a bearer header takes precedence).
-    pub secret: Option<String>,
 }
 
 pub(crate) async fn register(
     State(relay): State<Arc<Relay>>,
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
-    JsonBody(req): JsonBody<RegisterReq>,
+    JsonBody(req): JsonBody<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let id = req.id.unwrap_or_default();
     if !valid_id(&id) {
@@ -73,7 +53,7 @@ pub(crate) async fn register(
         ));
     }
     let id = relay.resolve_id(&id);
-    if relay.account(&id)?.is_none() && relay.case_twin_exists(&id) {
+    if relay.account(&id).await?.is_none() && relay.case_twin_exists(&id) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "this id is already registered (ids are case-insensitive)",
@@ -97,26 +77,12 @@ pub(crate) async fn register(
         .ok_or_else(|| ApiError::bad_request("secret must be 1-1024 bytes"))?;
     let account = relay.register(&id, &name, &secret, peer.ip()).await?;
     tracing::info!(id = %account.id, "registered");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "ok": true, "id": account.id, "name": account.name() })),
-    )
-        .into_response())
-}
-
-/// The body of `POST /send`: `{from, to, message, secret, key?}`, every field optional on the wire.
-#[derive(Deserialize)]
-pub struct SendReq {
-    /// The sender's id.
-    pub from: Option<String>,
-    /// The recipient's id.
-    pub to: Option<String>,
-    /// The message text.
-    pub message: Option<String>,
-    /// The sender's secret (a bearer header takes precedence).
-    pub secret: Option<String>,
-    /// Extension: the sender's idempotency key for this message (see [`valid_key`]).
-    pub key: Option<String>,
+    let answer = RegisterAnswer {
+        id: account.id.clone(),
+        name: account.name(),
+        ok: true,
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 /// An idempotency key: 1-128 visible ASCII characters.
@@ -128,8 +94,8 @@ pub(crate) async fn send(
     State(relay): State<Arc<Relay>>,
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
-    JsonBody(req): JsonBody<SendReq>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    JsonBody(req): JsonBody<SendRequest>,
+) -> Result<Json<SendAnswer>, ApiError> {
     let (Some(from), Some(to), Some(message)) = (req.from, req.to, req.message) else {
         return Err(ApiError::bad_request(
             "send needs from, to, message and secret",
@@ -162,7 +128,8 @@ pub(crate) async fn send(
         .await?;
     relay.limits.send(&from)?;
     let recipient = relay
-        .account(&to)?
+        .account(&to)
+        .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown recipient id"))?;
     let ts = crate::time::now_ms();
     let msg = QueuedMessage {
@@ -172,7 +139,7 @@ pub(crate) async fn send(
         message,
         ts,
     };
-    let (seq, ts, duplicate) = match relay.enqueue(&recipient, &msg, req.key.as_deref())? {
+    let (seq, ts, duplicate) = match relay.enqueue(&recipient, &msg, req.key.as_deref()).await? {
         Enqueued::New(seq) => (seq, ts, false),
         Enqueued::Duplicate { seq, ts } => (seq, ts, true),
         // Relay::enqueue turns refusals into errors already.
@@ -185,17 +152,15 @@ pub(crate) async fn send(
         relay.store.announce(&recipient.id, seq);
     }
     tracing::debug!(from = %msg.from, to = %recipient.id, seq, duplicate, bytes = msg.message.len(), "queued");
-    let mut answer = json!({
-        "ok": true,
-        "id": seq.to_string(),
-        "to": recipient.id,
-        "online": relay.is_online(&recipient),
-        "timestamp": crate::time::rfc3339(ts),
-    });
-    if duplicate {
-        answer["duplicate"] = json!(true);
-    }
-    Ok(Json(answer))
+    let online = relay.is_online(&recipient).await;
+    Ok(Json(SendAnswer {
+        duplicate,
+        id: seq.to_string(),
+        ok: true,
+        online,
+        timestamp: crate::time::rfc3339(ts),
+        to: recipient.id.clone(),
+    }))
 }
 
 /// Authenticates the `id` + secret of a query string (or bearer header).
@@ -225,7 +190,7 @@ pub(crate) async fn poll(
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
     Query(q): Query,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let query = RawQuery::parse(q.as_deref());
     let account = query_auth(&relay, &query, &headers, peer).await?;
     let keep = query.flag("ack");
@@ -235,7 +200,9 @@ pub(crate) async fn poll(
         Some(account.drain.lock().await)
     };
     let mark = relay.visible(&account);
-    let mut batch = relay.store.pending(&account.id, None, POLL_MAX_MESSAGES)?;
+    let mut batch = relay
+        .pending(&account, None, POLL_MAX_MESSAGES, None)
+        .await?;
     batch.retain(|m| m.seq <= mark);
     let (mut messages, mut bytes) = (Vec::with_capacity(batch.len()), 0);
     for m in &batch {
@@ -243,34 +210,32 @@ pub(crate) async fn poll(
         if bytes > POLL_MAX_BYTES && !messages.is_empty() {
             break;
         }
-        messages.push(WireMessage::of(m));
+        messages.push(wire_message(m));
     }
     if !keep {
-        for m in &batch[..messages.len()] {
-            relay.remove(&account, m.seq)?;
+        // The messages handed out are the head of the queue: removed in one call.
+        if let Some(last) = batch[..messages.len()].last() {
+            relay
+                .remove_below(&account, last.seq.saturating_add(1))
+                .await?;
         }
     }
     let more = messages.len() < batch.len() || batch.len() == POLL_MAX_MESSAGES;
     tracing::debug!(id = %account.id, count = messages.len(), keep, "poll");
-    Ok(Json(
-        json!({ "count": messages.len(), "messages": messages, "more": more }),
-    ))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct AckReq {
-    id: Option<String>,
-    secret: Option<String>,
-    #[serde(default)]
-    ids: Vec<super::ws::MessageId>,
+    let answer = PollAnswer {
+        count: messages.len(),
+        messages,
+        more,
+    };
+    Ok(Json(answer).into_response())
 }
 
 pub(crate) async fn ack(
     State(relay): State<Arc<Relay>>,
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
-    JsonBody(req): JsonBody<AckReq>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    JsonBody(req): JsonBody<AckRequest>,
+) -> Result<Json<AckAnswer>, ApiError> {
     let id = req
         .id
         .filter(|id| valid_id(id))
@@ -284,25 +249,28 @@ pub(crate) async fn ack(
         )
         .await?;
     let mut removed = 0;
-    for seq in req.ids.iter().filter_map(super::ws::MessageId::seq) {
-        removed += usize::from(relay.remove(&account, seq)?);
+    for seq in req.ids.iter().filter_map(MessageId::number) {
+        removed += usize::from(relay.remove(&account, seq).await?);
     }
-    Ok(Json(json!({ "ok": true, "removed": removed })))
+    Ok(Json(AckAnswer { ok: true, removed }))
 }
 
-pub(crate) async fn users(
-    State(relay): State<Arc<Relay>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let elsewhere = relay.store.online_elsewhere().unwrap_or_default();
+pub(crate) async fn users(State(relay): State<Arc<Relay>>) -> Result<Json<UsersAnswer>, ApiError> {
+    let elsewhere = relay.store.online_elsewhere().await.unwrap_or_default();
     let users: Vec<_> = relay
-        .all()?
+        .all()
+        .await?
         .iter()
-        .map(|a| {
-            let online = a.is_online() || elsewhere.contains(&a.id);
-            json!({ "id": a.id, "name": crate::text::display_name(&a.name()), "online": online })
+        .map(|a| User {
+            id: a.id.clone(),
+            name: crate::text::display_name(&a.name()),
+            online: a.is_online() || elsewhere.contains(&a.id),
         })
         .collect();
-    Ok(Json(json!({ "count": users.len(), "users": users })))
+    Ok(Json(UsersAnswer {
+        count: users.len(),
+        users,
+    }))
 }
 
 pub(crate) async fn health(State(relay): State<Arc<Relay>>) -> Json<serde_json::Value> {

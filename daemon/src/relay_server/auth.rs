@@ -73,7 +73,7 @@ impl Relay {
         candidates: &[String],
         peer: IpAddr,
     ) -> Result<Arc<Account>, ApiError> {
-        let account = self.account(id)?.ok_or_else(ApiError::unauthorized)?;
+        let account = self.account(id).await?.ok_or_else(ApiError::unauthorized)?;
         let Some(first) = candidates.first() else {
             return Err(ApiError::unauthorized());
         };
@@ -109,7 +109,7 @@ impl Relay {
             )
         };
         let candidates = [secret.to_string()];
-        let account = match self.account(id)? {
+        let account = match self.account(id).await? {
             Some(_) => self
                 .authenticate(id, &candidates, peer)
                 .await
@@ -139,7 +139,7 @@ impl Relay {
                     secret_hash: hash,
                     created_ms: crate::time::now_ms(),
                 };
-                let rec = match self.store.create_account(id, &rec)? {
+                let rec = match self.store.create_account(id, &rec).await? {
                     None => rec,
                     Some(existing) => {
                         // Lost a race with another registration of the same id.
@@ -167,7 +167,7 @@ impl Relay {
                 secret_hash: account.hash.clone(),
                 created_ms: account.created_ms,
             };
-            self.store.put_account(id, &rec)?;
+            self.store.put_account(id, &rec).await?;
             *lock(&account.name) = name.to_string();
         }
         self.store.durable().await?;

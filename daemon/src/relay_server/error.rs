@@ -1,6 +1,7 @@
-//! Every relay error is JSON `{"error": "..."}` with a meaningful status, because the seed
-//! client prints `body.error`.
+//! Every relay error is JSON [`ErrorBody`] `{"error": "..."}` with a meaningful status,
+//! because the seed client prints `body.error`.
 
+use crate::relay::wire::ErrorBody;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
@@ -104,7 +105,9 @@ impl From<super::storage::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.message });
+        let body = ErrorBody {
+            error: self.message,
+        };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut()

@@ -9,7 +9,9 @@
 //!
 //! ## Wire format (the seed's protocol)
 //!
-//! All bodies are JSON. Errors are `{"error":"..."}` with the status below.
+//! All bodies are JSON. Errors are `{"error":"..."}` with the status below. The bodies and
+//! frames are the types of [`crate::relay::wire`], which the client uses too, so the two
+//! sides cannot drift apart.
 //!
 //! | call | request | success |
 //! |---|---|---|
@@ -86,6 +88,7 @@
 //! told about; its sender retries, and with a key the retry is recognised. A recipient never
 //! sees a message that the relay could forget, and an acknowledged message is never lost.
 
+mod acks;
 mod api;
 mod auth;
 pub mod backend;
@@ -98,9 +101,10 @@ mod state;
 pub mod storage;
 mod ws;
 
-/// The bodies of `POST /register` and `POST /send`, public (with [`body`] and [`query`]) so
-/// that the fuzz targets reach the request parsers; the rest of the role stays private.
-pub use api::{valid_key, RegisterReq, SendReq};
+/// The idempotency key check, public (with [`body`] and [`query`]) so that the fuzz targets
+/// reach the request parsers; the request bodies themselves are the shared
+/// [`crate::relay::wire`] types. The rest of the role stays private.
+pub use api::valid_key;
 
 use anyhow::Context;
 use axum::routing::{get, post};
@@ -255,12 +259,8 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         id: args.id_rate,
     };
     let limits = Arc::new(limits::Limits::new(rates, args.proxies()));
-    let relay = Arc::new(state::Relay::load(
-        store,
-        cfg,
-        Arc::clone(&limits),
-        shutdown.clone(),
-    )?);
+    let relay =
+        Arc::new(state::Relay::load(store, cfg, Arc::clone(&limits), shutdown.clone()).await?);
     let listener = crate::http::bind(args.listen, "relay-server").await?;
     let addr = listener.local_addr().unwrap_or(args.listen);
     crate::http::report_bound("relay-server", addr, args.addr_file.as_deref())?;

@@ -19,7 +19,7 @@ use super::storage::RelayBackend;
 use crate::store::relay_server::quota::Refusal;
 use crate::store::relay_server::{AccountRecord, Enqueued, QueuedMessage};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -44,12 +44,16 @@ pub(crate) struct Account {
     pub(super) verified: Mutex<Option<[u8; 32]>>,
     /// Open WebSockets.
     pub online: AtomicUsize,
-    enqueue_lock: Mutex<()>,
+    enqueue_lock: tokio::sync::Mutex<()>,
     /// Held while handing out messages that are deleted on delivery (poll, seed pushes).
     pub drain: tokio::sync::Mutex<()>,
     /// The highest sequence number of this account known durable; bumped (waking its
     /// WebSockets) after each acknowledged enqueue.
     pub wake: watch::Sender<u64>,
+    /// Every message of this account below it is gone: this node removed them all at once
+    /// ([`Relay::remove_below`]). Reads start there, so a replica that has not applied the
+    /// removal yet cannot hand them out again.
+    removed_below: AtomicU64,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,9 +70,10 @@ impl Account {
             hash: rec.secret_hash,
             verified: Mutex::new(None),
             online: AtomicUsize::new(0),
-            enqueue_lock: Mutex::new(()),
+            enqueue_lock: tokio::sync::Mutex::new(()),
             drain: tokio::sync::Mutex::new(()),
             wake: watch::channel(0).0,
+            removed_below: AtomicU64::new(0),
         }
     }
 
@@ -104,7 +109,7 @@ pub(crate) struct Relay {
 
 impl Relay {
     /// Loads every account and queue length from the store.
-    pub fn load(
+    pub async fn load(
         store: Arc<dyn RelayBackend>,
         cfg: Config,
         limits: Arc<Limits>,
@@ -114,12 +119,12 @@ impl Relay {
         // A shared store is read on demand: other nodes register ids too, and there may be
         // millions of them.
         if !store.shared() {
-            for (id, rec) in store.accounts()? {
+            for (id, rec) in store.accounts().await? {
                 accounts.insert(id.clone(), Arc::new(Account::new(id, rec)));
             }
         }
         let salt: [u8; 32] = rand::random();
-        let floor = store.high_water()?;
+        let floor = store.high_water().await?;
         Ok(Relay {
             store,
             cfg,
@@ -137,14 +142,14 @@ impl Relay {
 
     /// The account `id`, if registered. With a shared store, an id not seen yet by this node
     /// is looked up there (and kept).
-    pub fn account(&self, id: &str) -> Result<Option<Arc<Account>>, ApiError> {
+    pub async fn account(&self, id: &str) -> Result<Option<Arc<Account>>, ApiError> {
         if let Some(a) = lock(&self.accounts).get(id) {
             return Ok(Some(Arc::clone(a)));
         }
         if !self.store.shared() {
             return Ok(None);
         }
-        let Some(rec) = self.store.account(id)? else {
+        let Some(rec) = self.store.account(id).await? else {
             return Ok(None);
         };
         Ok(Some(Arc::clone(
@@ -155,8 +160,8 @@ impl Relay {
     }
 
     /// Whether `account` holds an open `/ws`, on this node or (shared store) another.
-    pub fn is_online(&self, account: &Account) -> bool {
-        account.is_online() || self.store.online_somewhere(&account.id)
+    pub async fn is_online(&self, account: &Account) -> bool {
+        account.is_online() || self.store.online_somewhere(&account.id).await
     }
 
     /// The account id `raw` names. Ids are case-insensitive and registered lowercase; an
@@ -194,9 +199,9 @@ impl Relay {
     }
 
     /// Every account, sorted by id (a shared store is listed, and its ids kept).
-    pub fn all(&self) -> Result<Vec<Arc<Account>>, ApiError> {
+    pub async fn all(&self) -> Result<Vec<Arc<Account>>, ApiError> {
         if self.store.shared() {
-            let listed = self.store.accounts()?;
+            let listed = self.store.accounts().await?;
             let mut map = lock(&self.accounts);
             for (id, rec) in listed {
                 map.entry(id.clone())
@@ -211,21 +216,23 @@ impl Relay {
     /// Appends `msg` to `to`'s queue (refusing beyond the cap); a send whose idempotency `key`
     /// was seen before queues nothing and is answered as the first one. Not yet durable nor
     /// visible: the caller awaits [`RelayBackend::durable`], then calls [`Relay::published`].
-    pub fn enqueue(
+    pub async fn enqueue(
         &self,
         to: &Account,
         msg: &QueuedMessage,
         key: Option<&str>,
     ) -> Result<Enqueued, ApiError> {
-        // JetStream orders one subject's publishes itself; and a std lock held across its
-        // network round trip could park every runtime worker the client needs.
-        let _order = (!self.store.shared()).then(|| lock(&to.enqueue_lock));
+        // JetStream orders one subject's publishes itself: no lock across its round trips.
+        let _order = match self.store.shared() {
+            true => None,
+            false => Some(to.enqueue_lock.lock().await),
+        };
         if let Some(k) = key {
-            if let Some((seq, ts)) = self.store.sent(&msg.from, k)? {
+            if let Some((seq, ts)) = self.store.sent(&msg.from, k).await? {
                 return Ok(Enqueued::Duplicate { seq, ts });
             }
         }
-        match self.store.enqueue(&to.id, msg, key)? {
+        match self.store.enqueue(&to.id, msg, key).await? {
             Enqueued::Refused(r @ Refusal::RelayFull) => Err(ApiError::new(
                 axum::http::StatusCode::INSUFFICIENT_STORAGE,
                 r.to_string(),
@@ -252,7 +259,31 @@ impl Relay {
     }
 
     /// Deletes message `seq` of `account` (delivered or acknowledged); true if it was queued.
-    pub fn remove(&self, account: &Account, seq: u64) -> Result<bool, ApiError> {
-        Ok(self.store.remove(&account.id, seq)?)
+    pub async fn remove(&self, account: &Account, seq: u64) -> Result<bool, ApiError> {
+        Ok(self.store.remove(&account.id, seq).await?)
+    }
+
+    /// Deletes every message of `account` below `below`, each of them delivered or
+    /// acknowledged; how many.
+    pub async fn remove_below(&self, account: &Account, below: u64) -> super::storage::Result<u64> {
+        let n = self.store.remove_below(&account.id, below).await?;
+        account.removed_below.fetch_max(below, Ordering::AcqRel);
+        Ok(n)
+    }
+
+    /// Up to `limit` queued messages of `account` after `after` (see
+    /// [`RelayBackend::pending`] for `known`), never below what this node removed in bulk.
+    pub async fn pending(
+        &self,
+        account: &Account,
+        after: Option<u64>,
+        limit: usize,
+        known: Option<u64>,
+    ) -> super::storage::Result<Vec<QueuedMessage>> {
+        let after = match account.removed_below.load(Ordering::Acquire) {
+            0 | 1 => after,
+            gone => Some(after.map_or(gone - 1, |a| a.max(gone - 1))),
+        };
+        self.store.pending(&account.id, after, limit, known).await
     }
 }

@@ -1,30 +1,38 @@
 //! `/ws`: one task per WebSocket, pushing the account's queue as it fills.
 //!
 //! The task owns the socket and selects on: shutdown, the account's wake channel (bumped when
-//! an enqueue is durable; only durable messages are pushed), frames from the client, and a 30 s ping tick (a peer silent for 90 s is
-//! dropped, so `online` stays true). Two delivery contracts:
+//! an enqueue is durable; only durable messages are pushed), frames from the client, and a
+//! 30 s ping tick (a peer silent for 90 s is dropped, so `online` stays true). Each wake-up
+//! reads up to [`BATCH`] queued messages in one store call (one batch direct get with
+//! JetStream) and writes them with one flush. Two delivery contracts:
 //!
 //! - **seed** (no `ack=1`): under the account's drain lock, send a batch of the oldest queued
-//!   messages, flush, then delete them. Push = delivered, as the seed client expects.
+//!   messages, flush, then delete them, all in one call (they are the head of the queue).
+//!   Push = delivered, as the seed client expects.
 //! - **ack** (`ack=1`): send messages after a per-connection cursor, keep them queued, and
-//!   delete one only when the client acks its id. At most [`WINDOW`] may be unacked; then the
-//!   task waits for acks. A new connection starts from the oldest queued message, so whatever
-//!   was pushed but not acked is pushed again (same id).
+//!   delete them only when the client acks their ids: acks in push order remove the acked
+//!   head of the queue in one call, an ack out of order removes just that message (see
+//!   [`super::acks`]). At most [`WINDOW`] may be unacked; then the task waits for acks. A new
+//!   connection starts from the oldest queued message, so whatever was pushed but not acked
+//!   is pushed again (same id).
+//!
+//! With a shared store a read may be answered by a replica a few writes behind; see
+//! [`super::storage::RelayBackend::pending`] for how a socket makes sure it misses nothing.
 //!
 //! Buffers are kept small (4 KiB read, 8 KiB write) so ten thousand idle sockets stay cheap.
 
-use super::api::{query_auth, WireMessage};
+use super::acks::{spawn_remover, Acks, Remover};
+use super::api::{query_auth, wire_message};
 use super::error::ApiError;
 use super::query::RawQuery;
 use super::state::{Account, Relay};
+use crate::relay::wire::{AckFrame, Connected, FrameKind, MessageId, Push};
 use crate::store::relay_server::QueuedMessage;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, RawQuery as Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -37,43 +45,6 @@ const BATCH: usize = 64;
 const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_LIMIT: Duration = Duration::from_secs(90);
 const WRITE_DEADLINE: Duration = Duration::from_secs(30);
-
-/// A message id as a client may send it back: the decimal string we sent, or a number.
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(crate) enum MessageId {
-    /// `"123"`.
-    Text(String),
-    /// `123`.
-    Number(u64),
-}
-
-impl MessageId {
-    /// The sequence number it names.
-    pub(crate) fn seq(&self) -> Option<u64> {
-        match self {
-            MessageId::Text(s) => s.parse().ok(),
-            MessageId::Number(n) => Some(*n),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct ClientFrame {
-    #[serde(rename = "type")]
-    kind: String,
-    id: Option<MessageId>,
-    #[serde(default)]
-    ids: Vec<MessageId>,
-}
-
-#[derive(Serialize)]
-struct Push<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: &'a str,
-    data: &'a WireMessage<'a>,
-}
 
 /// Counts one open socket of an account for as long as it lives.
 struct Online(Arc<Account>);
@@ -123,7 +94,7 @@ pub(crate) async fn upgrade(
         .max_frame_size(64 << 10);
     Ok(ws
         .on_upgrade(move |socket| async move {
-            let remote = follow_other_nodes(&relay, &account);
+            let remote = follow_other_nodes(&relay, &account).await;
             relay.store.set_online(&account.id, true);
             let reason = session(socket, &relay, &account, ack).await;
             tracing::debug!(id = %account.id, reason, "websocket closed");
@@ -137,12 +108,12 @@ pub(crate) async fn upgrade(
 }
 
 /// With a shared store, wakes this socket when another node queues a message for it.
-fn follow_other_nodes(
+async fn follow_other_nodes(
     relay: &Arc<Relay>,
     account: &Arc<Account>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     use futures_util::StreamExt;
-    let mut wakes = relay.store.wakes(&account.id)?;
+    let mut wakes = relay.store.wakes(&account.id).await?;
     let (relay, account) = (Arc::clone(relay), Arc::clone(account));
     Some(tokio::spawn(async move {
         while let Some(seq) = wakes.next().await {
@@ -157,35 +128,43 @@ async fn session(
     account: &Arc<Account>,
     ack: bool,
 ) -> &'static str {
-    let hello = serde_json::json!({ "type": "connected", "id": account.id, "name": account.name(), "ack": ack });
+    let hello = Connected {
+        ack,
+        id: account.id.clone(),
+        name: account.name(),
+        kind: FrameKind::Connected,
+    };
+    let Ok(hello) = serde_json::to_string(&hello) else {
+        return "encode error";
+    };
     if !matches!(
-        timeout(
-            WRITE_DEADLINE,
-            socket.send(Message::Text(hello.to_string().into()))
-        )
-        .await,
+        timeout(WRITE_DEADLINE, socket.send(Message::Text(hello.into()))).await,
         Ok(Ok(()))
     ) {
         return "write error";
     }
     let mut wake = account.wake.subscribe();
-    let mut cursor = None;
-    let mut inflight = BTreeSet::new();
+    let mut acks = Acks::default();
+    let remover = spawn_remover(relay, account);
+    // Until a read has reached the end of the queue, reads make sure with the store's leader
+    // that they saw all of it (messages queued before the socket opened were announced to
+    // nobody); after that, a read only needs to reach the newest message it was woken for.
+    let mut strict = true;
     let mut want = true;
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_seen = Instant::now();
     loop {
         if want {
-            wake.borrow_and_update();
+            let woken = *wake.borrow_and_update();
+            let known = (!strict).then_some(woken);
             want = false;
             let done = match ack {
-                true => {
-                    deliver_acked(&mut socket, relay, account, &mut cursor, &mut inflight).await
-                }
-                false => deliver_seed(&mut socket, relay, account).await,
+                true => deliver_acked(&mut socket, relay, account, &mut acks, known).await,
+                false => deliver_seed(&mut socket, relay, account, known).await,
             };
-            if let Err(reason) = done {
-                return reason;
+            match done {
+                Ok(caught_up) => strict &= !caught_up,
+                Err(reason) => return reason,
             }
         }
         tokio::select! {
@@ -205,7 +184,7 @@ async fn session(
                 Some(Ok(Message::Text(text))) => {
                     last_seen = Instant::now();
                     if ack {
-                        want |= on_ack(relay, account, &mut inflight, text.as_str());
+                        want |= on_ack(relay, account, &mut acks, &remover, text.as_str()).await;
                     }
                 }
                 Some(Ok(_)) => last_seen = Instant::now(),
@@ -226,11 +205,10 @@ async fn session(
 async fn write_batch(socket: &mut WebSocket, batch: &[QueuedMessage]) -> Result<(), &'static str> {
     let write = async {
         for m in batch {
-            let wire = WireMessage::of(m);
             let frame = serde_json::to_string(&Push {
-                kind: "message",
-                id: &wire.id,
-                data: &wire,
+                kind: FrameKind::Message,
+                id: Some(MessageId::of(m.seq)),
+                data: wire_message(m),
             })
             .map_err(|_| "encode error")?;
             socket
@@ -245,106 +223,93 @@ async fn write_batch(socket: &mut WebSocket, batch: &[QueuedMessage]) -> Result<
         .map_err(|_| "write timeout")?
 }
 
-/// Seed contract: push the oldest messages, then delete them.
+/// Seed contract: push the oldest messages, then delete them (all at once: they are the head
+/// of the queue).
 async fn deliver_seed(
     socket: &mut WebSocket,
     relay: &Relay,
     account: &Account,
-) -> Result<(), &'static str> {
+    known: Option<u64>,
+) -> Result<bool, &'static str> {
     let _drain = account.drain.lock().await;
     loop {
         let mark = relay.visible(account);
         let mut batch = relay
-            .store
-            .pending(&account.id, None, BATCH)
+            .pending(account, None, BATCH, known)
+            .await
             .map_err(|e| store_failed(&e))?;
         let fetched = batch.len();
         batch.retain(|m| m.seq <= mark);
-        if batch.is_empty() {
-            return Ok(());
-        }
+        let Some(last) = batch.last().map(|m| m.seq) else {
+            return Ok(true);
+        };
         write_batch(socket, &batch).await?;
-        for m in &batch {
-            relay.remove(account, m.seq).map_err(|_| "store error")?;
-        }
+        relay
+            .remove_below(account, last.saturating_add(1))
+            .await
+            .map_err(|e| store_failed(&e))?;
         if fetched < BATCH || batch.len() < fetched {
-            return Ok(());
+            return Ok(true);
         }
     }
 }
 
-/// Ack contract: push what follows `cursor` while the window has room; delete nothing.
+/// Ack contract: push what follows the socket's cursor while the window has room; delete
+/// nothing.
 async fn deliver_acked(
     socket: &mut WebSocket,
     relay: &Relay,
     account: &Account,
-    cursor: &mut Option<u64>,
-    inflight: &mut BTreeSet<u64>,
-) -> Result<(), &'static str> {
+    acks: &mut Acks,
+    known: Option<u64>,
+) -> Result<bool, &'static str> {
     loop {
-        let room = WINDOW.saturating_sub(inflight.len()).min(BATCH);
+        let room = WINDOW.saturating_sub(acks.inflight()).min(BATCH);
         if room == 0 {
-            return Ok(());
+            return Ok(false);
         }
         let mark = relay.visible(account);
         let mut batch = relay
-            .store
-            .pending(&account.id, *cursor, room)
+            .pending(account, acks.cursor(), room, known)
+            .await
             .map_err(|e| store_failed(&e))?;
         batch.retain(|m| m.seq <= mark);
-        let Some(last) = batch.last() else {
-            return Ok(());
-        };
+        if batch.is_empty() {
+            return Ok(true);
+        }
         write_batch(socket, &batch).await?;
-        *cursor = Some(last.seq);
-        inflight.extend(batch.iter().map(|m| m.seq));
+        acks.pushed(batch.iter().map(|m| m.seq));
         if batch.len() < room {
-            return Ok(());
+            return Ok(true);
         }
     }
 }
 
 /// Handles `{"type":"ack","id":ID}` / `{"type":"ack","ids":[ID,...]}`; true when the window
-/// had been full and now has room again.
-///
-/// With a shared store a delete is a round trip to its leader, so the deletes run beside the
-/// socket's loop rather than in it: the next pushes do not wait for them. If the relay dies
-/// before they are done, the messages are pushed again (at least once, as always).
-fn on_ack(
+/// had been full and now has room again. What the acks allow is removed by `remover` (in bulk
+/// where it can, see [`super::acks`]).
+async fn on_ack(
     relay: &Arc<Relay>,
     account: &Arc<Account>,
-    inflight: &mut BTreeSet<u64>,
+    acks: &mut Acks,
+    remover: &Remover,
     text: &str,
 ) -> bool {
-    let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
+    let Ok(frame) = serde_json::from_str::<AckFrame>(text) else {
         return false;
     };
-    if frame.kind != "ack" {
+    if frame.kind != FrameKind::Ack {
         return false;
     }
-    let was_full = inflight.len() >= WINDOW;
-    let seqs: Vec<u64> = frame
+    let was_full = acks.inflight() >= WINDOW;
+    let seqs = frame
         .id
         .iter()
         .chain(frame.ids.iter())
-        .filter_map(MessageId::seq)
-        .collect();
-    for seq in &seqs {
-        inflight.remove(seq);
-    }
-    if relay.store.shared() {
-        let (relay, account) = (Arc::clone(relay), Arc::clone(account));
-        tokio::spawn(async move {
-            for seq in seqs {
-                let _ = relay.remove(&account, seq);
-            }
-        });
-    } else {
-        for seq in seqs {
-            let _ = relay.remove(account, seq);
-        }
-    }
-    was_full && inflight.len() < WINDOW
+        .filter_map(MessageId::number);
+    let removal = acks.ack(seqs);
+    remover.remove(relay, account, removal).await;
+    was_full && acks.inflight() < WINDOW
 }
 
 fn store_failed(e: &super::storage::Error) -> &'static str {

@@ -12,14 +12,18 @@
 //! - `a2a_follow`: outbox id → JSON [`Follow`], a task at a peer that the follower polls until
 //!   it is final.
 //!
+//! The task itself is kept in its A2A JSON shape ([`task`]).
+//!
 //! Writes here become durable with the next [`Db::durable`]; callers that acknowledge
 //! something wait for it.
 
+pub mod task;
+
 use super::{decode, encode, Db, Result};
-use crate::a2a::wire::{PushConfig, Task, TaskState};
 use clawlink::Secret;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use task::{PushConfig, Task, TaskState};
 
 /// An inbound task and what clawlink knows about it.
 #[derive(Clone, Serialize, Deserialize)]
@@ -249,7 +253,7 @@ impl A2aStore {
         if let Some(v) = self.contexts.get(contact.as_bytes())? {
             return Ok(String::from_utf8_lossy(&v).into_owned());
         }
-        let ctx = format!("ctx-clawlink-{}", crate::a2a::new_id());
+        let ctx = format!("ctx-clawlink-{}", crate::util::hex::new_id());
         let prev = self.contexts.compare_and_swap(
             contact.as_bytes(),
             None as Option<&[u8]>,

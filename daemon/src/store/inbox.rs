@@ -11,7 +11,9 @@
 //!
 //! All four are written in one transaction, under a lock that serialises the inbox's writers
 //! (so the totals in memory are the ones on disk). The caller acknowledges the source only
-//! after [`Db::durable`] (see [`Inbox::insert_durable`]).
+//! after [`Db::durable`] (see [`Inbox::insert_durable`]). Concurrent durable inserts are
+//! gathered by one writer task into one transaction and one flush per batch
+//! ([`super::inbox_writer`]).
 //!
 //! ## When the inbox is full
 //!
@@ -25,7 +27,7 @@ use super::{decode, encode, Db, Result, StoreError};
 use clawlink::proto::{InboxCounts, InboxMessage, InboxQuery};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::Notify;
 
 /// A message about to be stored.
@@ -84,6 +86,59 @@ pub struct Inbox {
     /// Woken when a full inbox gets room again.
     room: Arc<Notify>,
     track_agent: Arc<AtomicBool>,
+    /// The writer task's queue, started on the first durable insert.
+    writer: Arc<OnceLock<super::inbox_writer::Queue>>,
+}
+
+/// A message ready for the inbox transaction: its record, encoded once.
+struct Row {
+    msg: InboxMessage,
+    value: Vec<u8>,
+    len: u64,
+    dedup_key: Option<Vec<u8>>,
+    capped: bool,
+    track: bool,
+}
+
+impl Row {
+    fn new(id: u64, m: NewMessage, capped: bool, track: bool) -> Result<Row> {
+        let dedup_key = m
+            .source_id
+            .as_ref()
+            .map(|sid| format!("{}\0{}", m.source, sid).into_bytes());
+        // What this daemon wrote itself (a transport sets `meta.own`, e.g. our own Nexus
+        // messages coming back in a page) and protocol traffic (`meta.announce`, a Nexus
+        // member's key announce) are kept for the record, but are never unread and never go to
+        // the local agent.
+        let flag = |k: &str| m.meta.get(k).and_then(serde_json::Value::as_bool) == Some(true);
+        let own = flag("own") || flag("announce");
+        let msg = InboxMessage {
+            id,
+            source: m.source,
+            source_id: m.source_id,
+            from: m.from,
+            message: m.message,
+            received_at: crate::time::now_rfc3339(),
+            read: own,
+            meta: m.meta,
+        };
+        let value = encode(&msg)?;
+        Ok(Row {
+            len: value.len() as u64,
+            value,
+            msg,
+            dedup_key,
+            capped,
+            track: track && !own,
+        })
+    }
+}
+
+/// What the transaction decided for one [`Row`].
+enum Outcome {
+    New,
+    Duplicate(u64),
+    Full(StoreError),
 }
 
 pub(super) const TREE: &str = "inbox";
@@ -118,6 +173,7 @@ impl Inbox {
             refused: Arc::new(AtomicBool::new(false)),
             room: Arc::new(Notify::new()),
             track_agent: Arc::new(AtomicBool::new(false)),
+            writer: Arc::new(OnceLock::new()),
         })
     }
 
@@ -181,84 +237,98 @@ impl Inbox {
     /// whose source has already forgotten it (a relay without acknowledgements), where a
     /// refusal would lose it.
     pub fn insert_with(&self, m: NewMessage, capped: bool) -> Result<Stored> {
-        let dedup_key = m
-            .source_id
-            .as_ref()
-            .map(|sid| format!("{}\0{}", m.source, sid).into_bytes());
-        // Ids start at 1: friendlier in `clawlink inbox read ID`.
-        let id = self.db.sled().generate_id()? + 1;
-        // What this daemon wrote itself (a transport sets `meta.own`, e.g. our own Nexus messages
-        // coming back in a page) is kept for the record, but is never unread and never goes to
-        // the local agent.
-        let own = m.meta.get("own").and_then(serde_json::Value::as_bool) == Some(true);
-        let msg = InboxMessage {
-            id,
-            source: m.source,
-            source_id: m.source_id,
-            from: m.from,
-            message: m.message,
-            received_at: crate::time::now_rfc3339(),
-            read: own,
-            meta: m.meta,
-        };
-        let value = encode(&msg)?;
-        let len = value.len() as u64;
-        let track = self.track_agent.load(Ordering::Relaxed) && !own;
+        self.insert_batch(vec![(m, capped)])?
+            .pop()
+            .unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Stores a batch in one transaction (one write of the totals), not yet durable. The
+    /// outer error is a storage failure (nothing of the batch was stored); otherwise one
+    /// result per message, in order: stored, a duplicate (also of an earlier message of the
+    /// same batch), or refused by the caps (`capped` false: stored even over them).
+    pub fn insert_batch(&self, batch: Vec<(NewMessage, bool)>) -> Result<Vec<Result<Stored>>> {
+        let track = self.track_agent.load(Ordering::Relaxed);
+        let mut rows = Vec::with_capacity(batch.len());
+        for (m, capped) in batch {
+            rows.push(Row::new(
+                self.db.sled().generate_id()? + 1,
+                m,
+                capped,
+                track,
+            )?);
+        }
         let caps = self.caps();
         let mut counts = self.lock();
         let now = *counts;
         let trees = (&self.msgs, &self.dedup, &self.pending, &self.meta);
         let res = trees.transaction(|(msgs, dedup, pending, meta)| {
-            if let Some(k) = &dedup_key {
-                if let Some(existing) = dedup.get(k)? {
-                    let prev = super::decode_u64(&existing).unwrap_or(0);
-                    return Ok(Some(prev));
+            let mut cur = now;
+            let mut outcomes = Vec::with_capacity(rows.len());
+            for row in &rows {
+                if let Some(k) = &row.dedup_key {
+                    if let Some(existing) = dedup.get(k)? {
+                        let prev = super::decode_u64(&existing).unwrap_or(0);
+                        outcomes.push(Outcome::Duplicate(prev));
+                        continue;
+                    }
                 }
+                // After the duplicate check: a redelivery is recognised even when full.
+                if let Some(full) = caps.refusal(&cur, row.len).filter(|_| row.capped) {
+                    outcomes.push(Outcome::Full(full));
+                    continue;
+                }
+                let id = row.msg.id.to_be_bytes();
+                if let Some(k) = &row.dedup_key {
+                    dedup.insert(k.as_slice(), &id)?;
+                }
+                msgs.insert(&id, row.value.as_slice())?;
+                if row.track {
+                    pending.insert(&id, &[])?;
+                }
+                cur = cur.added(row.msg.id, row.len, row.msg.read);
+                outcomes.push(Outcome::New);
             }
-            // After the duplicate check: a redelivery is recognised even when full.
-            if let Some(full) = caps.refusal(&now, len).filter(|_| capped) {
-                return Err(abort(full));
+            if cur != now {
+                meta.insert(inbox_counts::KEY, encode(&cur).map_err(abort)?)?;
             }
-            if let Some(k) = &dedup_key {
-                dedup.insert(k.as_slice(), &id.to_be_bytes())?;
-            }
-            msgs.insert(&id.to_be_bytes(), value.as_slice())?;
-            if track {
-                pending.insert(&id.to_be_bytes(), &[])?;
-            }
-            let next = now.added(id, len, own);
-            meta.insert(inbox_counts::KEY, encode(&next).map_err(abort)?)?;
-            Ok::<_, TxError>(None)
+            Ok::<_, TxError>((outcomes, cur))
         });
-        match unwrap_tx(res) {
-            Ok(Some(prev)) => Ok(Stored::Duplicate(prev)),
-            Ok(None) => {
-                *counts = now.added(id, len, own);
-                Ok(Stored::New(msg))
-            }
-            Err(e) => {
-                if matches!(e, StoreError::InboxFull { .. })
-                    && !self.refused.swap(true, Ordering::Relaxed)
-                {
-                    tracing::warn!(error = %e, "inbox full: new messages are refused (the webhook answers 507; relay and Nexus messages stay on their server) until messages are deleted");
+        let (outcomes, cur) = unwrap_tx(res)?;
+        *counts = cur;
+        drop(counts);
+        let mut out = Vec::with_capacity(rows.len());
+        for (row, outcome) in rows.into_iter().zip(outcomes) {
+            out.push(match outcome {
+                Outcome::New => Ok(Stored::New(row.msg)),
+                Outcome::Duplicate(prev) => Ok(Stored::Duplicate(prev)),
+                Outcome::Full(e) => {
+                    if !self.refused.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, "inbox full: new messages are refused (the webhook answers 507; relay and Nexus messages stay on their server) until messages are deleted");
+                    }
+                    Err(e)
                 }
-                Err(e)
-            }
+            });
         }
+        Ok(out)
     }
 
     /// Stores a message and waits until it is on disk (`capped`: see [`Inbox::insert_with`]).
+    /// Concurrent callers share one transaction and one flush: see [`super::inbox_writer`].
     pub async fn insert_durable_with(&self, m: NewMessage, capped: bool) -> Result<Stored> {
-        let stored = self.insert_with(m, capped)?;
-        self.db.durable().await?;
-        Ok(stored)
+        let writer = self
+            .writer
+            .get_or_init(|| super::inbox_writer::start(self.clone()));
+        super::inbox_writer::submit(writer, m, capped).await
     }
 
     /// Stores a message and waits until it is on disk.
     pub async fn insert_durable(&self, m: NewMessage) -> Result<Stored> {
-        let stored = self.insert(m)?;
-        self.db.durable().await?;
-        Ok(stored)
+        self.insert_durable_with(m, true).await
+    }
+
+    /// The store behind the inbox.
+    pub(super) fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Lists messages oldest first, filtered; `limit` keeps the newest ones (below `before`).
@@ -478,6 +548,90 @@ mod tests {
             inbox.insert_durable(msg(3)).await?,
             Stored::New(_)
         ));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn one_batch_sees_its_own_duplicates_and_refuses_past_the_caps() -> anyhow::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let db = Db::open(&tmp.path().join("data"))?;
+        let inbox = Inbox::open(&db)?;
+        inbox.set_caps(Caps {
+            max_messages: 2,
+            max_bytes: 1 << 20,
+        });
+        // 1, 1 again, 2, 3 (over the cap), 3 uncapped (a source that cannot keep it).
+        let out = inbox.insert_batch(vec![
+            (msg(1), true),
+            (msg(1), true),
+            (msg(2), true),
+            (msg(3), true),
+            (msg(3), false),
+        ])?;
+        let first = match &out[0] {
+            Ok(Stored::New(m)) => m.id,
+            other => anyhow::bail!("first: {other:?}"),
+        };
+        assert!(
+            matches!(out[1], Ok(Stored::Duplicate(id)) if id == first),
+            "{:?}",
+            out[1]
+        );
+        assert!(matches!(out[2], Ok(Stored::New(_))), "{:?}", out[2]);
+        assert!(
+            matches!(out[3], Err(StoreError::InboxFull { total: 2, .. })),
+            "{:?}",
+            out[3]
+        );
+        assert!(matches!(out[4], Ok(Stored::New(_))), "{:?}", out[4]);
+        assert_eq!(inbox.counts().total, 3);
+        assert!(inbox.is_full());
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_durable_inserts_each_get_one_answer_and_are_all_stored(
+    ) -> anyhow::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().join("data");
+        let db = Db::open(&dir)?;
+        let inbox = Inbox::open(&db)?;
+        // 2,000 callers at once, each message sent twice: the writer batches them, and every
+        // caller learns the one inbox id of its message.
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..2000 {
+            for _ in 0..2 {
+                let inbox = inbox.clone();
+                calls.spawn(async move { (i, inbox.insert_durable(msg(i)).await) });
+            }
+        }
+        let mut ids = std::collections::HashMap::new();
+        while let Some(r) = calls.join_next().await {
+            let (i, stored) = r?;
+            let id = stored?.id();
+            assert_eq!(*ids.entry(i).or_insert(id), id, "message {i} got two ids");
+        }
+        assert_eq!(ids.len(), 2000);
+        assert_eq!(inbox.counts().total, 2000);
+        // Closed: the writer has ended with the store, and later inserts are refused clearly.
+        db.close().await;
+        assert!(matches!(
+            inbox.insert_durable(msg(5000)).await,
+            Err(StoreError::Closed)
+        ));
+        drop(inbox);
+        drop(db);
+        // Everything acknowledged is there after a reopen.
+        let db = crate::store::tests::reopen(&dir).await?;
+        let inbox = Inbox::open(&db)?;
+        assert_eq!(inbox.counts().total, 2000);
+        let listed: std::collections::HashSet<u64> = inbox
+            .list(&InboxQuery::default())?
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(listed, ids.values().copied().collect());
+        db.close().await;
         Ok(())
     }
 

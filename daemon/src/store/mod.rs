@@ -27,10 +27,13 @@
 pub mod a2a;
 pub mod audit;
 pub mod contacts;
+pub mod converse;
 pub mod inbox;
 pub mod inbox_counts;
+pub mod inbox_writer;
 pub mod kv;
 pub mod nexus_client;
+pub mod nexus_members;
 pub mod nexus_server;
 pub mod outbox;
 pub mod policy;
@@ -138,6 +141,10 @@ struct Inner {
     broken: tokio_util::sync::CancellationToken,
     closing: tokio_util::sync::CancellationToken,
     flusher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Tasks that write and wait for flushes (the inbox writer): stopped before the flusher.
+    writers: tokio_util::task::TaskTracker,
+    /// Tells the writers to finish what they hold and end.
+    stopping: tokio_util::sync::CancellationToken,
     _lock: File,
 }
 
@@ -193,6 +200,8 @@ impl Db {
                 broken,
                 closing,
                 flusher: std::sync::Mutex::new(Some(task)),
+                writers: tokio_util::task::TaskTracker::new(),
+                stopping: tokio_util::sync::CancellationToken::new(),
                 _lock: lock,
             }),
         })
@@ -215,16 +224,36 @@ impl Db {
 
     /// Waits until everything written before this call is on disk (group commit).
     pub async fn durable(&self) -> Result<()> {
+        self.flush_ticket()?.await
+    }
+
+    /// Asks for a flush covering everything written before this call, now, and returns what
+    /// to await for its outcome. Unlike [`Db::durable`], the request is queued before the
+    /// first poll, so a writer can go on with its next batch while this one is flushed.
+    pub fn flush_ticket(&self) -> Result<impl std::future::Future<Output = Result<()>> + use<>> {
         let (tx, rx) = oneshot::channel();
         self.inner
             .flush_tx
             .send(tx)
             .map_err(|_| StoreError::Closed)?;
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(e)))),
-            Err(_) => Err(StoreError::Closed),
-        }
+        Ok(async move {
+            match rx.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(e)))),
+                Err(_) => Err(StoreError::Closed),
+            }
+        })
+    }
+
+    /// Starts a task that writes to the store and waits for flushes. It is given a token that
+    /// is cancelled when the store closes: it must then finish what it holds and end, and
+    /// [`Db::close`] waits for it before the last flush.
+    pub(crate) fn spawn_writer<F, Fut>(&self, task: F)
+    where
+        F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.writers.spawn(task(self.inner.stopping.clone()));
     }
 
     /// Cancelled when a flush has failed (disk full, read-only, I/O error). sled refuses every
@@ -250,9 +279,13 @@ impl Db {
         });
     }
 
-    /// Stops the flusher: waiters already queued get one last flush, later ones
-    /// [`StoreError::Closed`]. Returns once the flusher task has ended.
+    /// Stops the writers (each finishes the batch it holds), then the flusher: waiters already
+    /// queued get one last flush, later ones [`StoreError::Closed`]. Returns once every one of
+    /// those tasks has ended.
     pub async fn close(&self) {
+        self.inner.stopping.cancel();
+        self.inner.writers.close();
+        self.inner.writers.wait().await;
         self.inner.closing.cancel();
         let task = self
             .inner
@@ -373,6 +406,25 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
 
+    /// Opens `dir` again in this process after its last handle was dropped. sled's own
+    /// background thread lets go of its file lock just after the last handle, not with it, so
+    /// a clash with that lock (a sled I/O error, which nothing else here returns) is retried
+    /// until it is free, for at most 10 s.
+    pub(crate) async fn reopen(dir: &Path) -> Result<Db> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Db::open(dir) {
+                Err(StoreError::Sled(sled::Error::Io(e)))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     #[tokio::test]
     async fn second_open_is_refused_and_future_schema_is_an_error() -> anyhow::Result<()> {
         let tmp = tempfile::tempdir()?;
@@ -388,7 +440,7 @@ mod tests {
         db.close().await;
         assert!(matches!(db.durable().await, Err(StoreError::Closed)));
         drop(db);
-        let again = Db::open(&dir);
+        let again = reopen(&dir).await;
         assert!(
             matches!(again, Err(StoreError::FutureSchema { found: 99, .. })),
             "{:?}",

@@ -14,7 +14,7 @@
 //! approving reads it from there and nothing is copied twice.
 
 use super::{decode, decode_u64, encode, Db, Result};
-use crate::policy::Level;
+use crate::level::Level;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -141,7 +141,7 @@ impl TrustStore {
 
     /// Adds or replaces a friend (and its id index).
     pub fn put_friend(&self, f: &Friend) -> Result<()> {
-        let id = crate::trust::unhex::<16>(&f.id).unwrap_or_default();
+        let id = crate::util::hex::unhex::<16>(&f.id).unwrap_or_default();
         self.friends.insert(f.name.as_bytes(), encode(f)?)?;
         self.ids.insert(id, f.name.as_bytes())?;
         Ok(())
@@ -179,7 +179,7 @@ impl TrustStore {
         let Some(f) = self.friend(name)? else {
             return Ok(false);
         };
-        if let Some(id) = crate::trust::unhex::<16>(&f.id) {
+        if let Some(id) = crate::util::hex::unhex::<16>(&f.id) {
             self.ids.remove(id)?;
             for k in self.held.scan_prefix(id).keys() {
                 self.held.remove(k?)?;

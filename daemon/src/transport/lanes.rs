@@ -103,6 +103,11 @@ impl Outbound {
         }
     }
 
+    /// How many lanes are running (one per target with work or recently used).
+    pub fn lane_count(&self) -> usize {
+        self.lock().len()
+    }
+
     /// The store behind it.
     pub fn store(&self) -> &OutboxStore {
         &self.inner.store
@@ -442,5 +447,99 @@ impl Outbound {
         if let Err(e) = self.inner.store.durable().await {
             tracing::warn!(error = %e, id = %record.id, "could not flush the outcome; it will be retried after a restart");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::StatusSource;
+    use crate::transport::{BoxFuture, FriendSend, Payload, Transport};
+    use clawlink::proto::ConnectionRow;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Takes every record at once and counts them.
+    #[derive(Default)]
+    struct Taker(AtomicUsize);
+
+    impl StatusSource for Taker {
+        fn rows(&self) -> Vec<ConnectionRow> {
+            Vec::new()
+        }
+    }
+
+    impl Transport for Taker {
+        fn kind(&self) -> &'static str {
+            "friend"
+        }
+        fn deliver<'a>(&'a self, _record: &'a Record) -> BoxFuture<'a, Outcome> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async { Outcome::Delivered })
+        }
+    }
+
+    fn record(store: &OutboxStore, id: &str, target: &str) -> anyhow::Result<Record> {
+        let now = crate::time::now_ms();
+        Ok(Record {
+            seq: store.next_seq()?,
+            id: id.into(),
+            to: target.into(),
+            transport: "friend".into(),
+            target: target.into(),
+            payload: Payload::Friend(FriendSend {
+                friend: target.into(),
+                kind: "message".into(),
+                envelope: "cle1:x".into(),
+            }),
+            state: DeliveryState::Queued,
+            attempts: 0,
+            created_ms: now,
+            deadline_ms: now + 3_600_000,
+            done_ms: None,
+            last_error: None,
+        })
+    }
+
+    async fn delivered(rx: &mut broadcast::Receiver<Attempt>, id: &str) -> anyhow::Result<()> {
+        loop {
+            let a = rx.recv().await?;
+            if a.id == id && a.state == DeliveryState::Delivered {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A lane with nothing to do ends after [`LANE_IDLE`] (the clock is tokio's paused one, so
+    /// the idle minute passes without waiting), and the next record for its target starts a
+    /// new lane that delivers it.
+    #[tokio::test(start_paused = true)]
+    async fn idle_lanes_are_retired_and_come_back_on_demand() -> anyhow::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let db = crate::store::Db::open(&tmp.path().join("data"))?;
+        let store = OutboxStore::open(&db)?;
+        let taker = Arc::new(Taker::default());
+        let mut registry = Registry::new();
+        registry.add(taker.clone());
+        let tracker = TaskTracker::new();
+        let out = Outbound::new(store.clone(), registry, CancellationToken::new(), tracker);
+        for (id, target) in [("a1", "alice"), ("b1", "bob")] {
+            let mut rx = out.enqueue(record(&store, id, target)?).await?;
+            delivered(&mut rx, id).await?;
+        }
+        assert_eq!(out.lane_count(), 2, "one lane per target");
+        tokio::time::sleep(LANE_IDLE + Duration::from_secs(1)).await;
+        // The retired lanes' tasks run once the clock has moved; they end on their own.
+        for _ in 0..100 {
+            if out.lane_count() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(out.lane_count(), 0, "idle lanes retired");
+        let mut rx = out.enqueue(record(&store, "a2", "alice")?).await?;
+        delivered(&mut rx, "a2").await?;
+        assert_eq!(out.lane_count(), 1);
+        assert_eq!(taker.0.load(Ordering::Relaxed), 3);
+        Ok(())
     }
 }

@@ -26,7 +26,7 @@ pub mod payload;
 pub mod registry;
 
 pub use lanes::{Attempt, Outbound};
-pub use payload::{FriendSend, GatewaySend, Payload, RelaySend};
+pub use payload::{A2aSend, FriendSend, GatewaySend, Payload, RelaySend};
 pub use registry::{Registry, WeakRegistry};
 
 use crate::inbound::Ingest;
@@ -35,9 +35,7 @@ use crate::status::StatusSource;
 use crate::store::Db;
 use clawlink::proto::{ApiError, SendParams};
 use clawlink::Secret;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -65,7 +63,7 @@ pub enum Outcome {
 }
 
 /// A boxed future, as transports return from [`Transport::deliver`].
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::util::BoxFuture;
 
 /// A send as the user asked for it: the address, its credential, and the message.
 pub struct SendRequest<'a> {
@@ -102,8 +100,6 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// Owns every task a transport starts.
     pub tracker: TaskTracker,
-    /// The inbound policy (the local-agent worker routes every message through it).
-    pub policy: crate::policy::Engine,
 }
 
 /// The scheme of `url` (`relay+https` of `relay+https://host/id`), if it has one.

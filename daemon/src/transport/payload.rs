@@ -18,7 +18,7 @@ pub enum Payload {
     /// A relay message (see `crate::relay::transport`).
     Relay(RelaySend),
     /// An A2A message or push notification (see `crate::a2a::transport`).
-    A2a(crate::a2a::transport::A2aSend),
+    A2a(A2aSend),
     /// A sealed envelope to a friend, over any of its addresses (see `crate::friend::transport`).
     Friend(FriendSend),
 }
@@ -80,6 +80,36 @@ pub struct FriendSend {
     pub kind: String,
     /// The `cle1:` text.
     pub envelope: String,
+}
+
+/// What an `a2a` outbox record carries (see `crate::a2a::transport`; it may hold secrets: no
+/// `Debug`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum A2aSend {
+    /// A message to a peer.
+    Message {
+        /// The peer's JSON-RPC endpoint (`http(s)://…`).
+        endpoint: String,
+        /// Its bearer token (may be empty).
+        #[serde(default)]
+        token: Secret,
+        /// The text.
+        message: String,
+    },
+    /// A task's final state for a caller's webhook.
+    Push {
+        /// The webhook.
+        url: String,
+        /// Echoed in `X-A2A-Notification-Token`.
+        #[serde(default)]
+        token: Option<Secret>,
+        /// The `Authorization` header value.
+        #[serde(default)]
+        authorization: Option<Secret>,
+        /// The JSON body, `{"task": ...}`.
+        body: String,
+    },
 }
 
 #[cfg(test)]

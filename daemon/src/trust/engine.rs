@@ -50,15 +50,15 @@ pub enum Opened {
         text: String,
         /// Whether these bytes were seen before.
         duplicate: bool,
-        /// The signed `stored` receipt to send back once the message is durable.
-        receipt: Option<Outgoing>,
+        /// Agent-written hops (0: a person wrote it), signed by the sender.
+        hops: u8,
     },
-    /// A receipt for something we sent.
+    /// A receipt for something we sent (one message, or a batch of them).
     Receipt {
         /// Friend name.
         friend: String,
-        /// The message id it answers (hex).
-        for_id: String,
+        /// The message ids it answers (hex), at least one.
+        for_ids: Vec<String>,
         /// Its status.
         status: ReceiptStatus,
     },
@@ -206,6 +206,17 @@ impl Trust {
     }
 
     fn draft_to(&self, me: &Identity, f: &Friend, kind: Kind, body: &[u8]) -> R<Outgoing> {
+        self.draft_hops(me, f, kind, 0, body)
+    }
+
+    fn draft_hops(
+        &self,
+        me: &Identity,
+        f: &Friend,
+        kind: Kind,
+        hops: u8,
+        body: &[u8],
+    ) -> R<Outgoing> {
         let keys = friend_keys(f).ok_or_else(|| TrustError::Local("corrupt pinned key".into()))?;
         let id = random16();
         let to = unhex::<16>(&f.id).ok_or_else(|| TrustError::Local("corrupt friend id".into()))?;
@@ -213,7 +224,7 @@ impl Trust {
             Draft {
                 header: Header {
                     kind,
-                    hops: 0,
+                    hops,
                     sender: me.id,
                     sender_key: me.current.public().key_id(),
                     recipient: PeerId(to),
@@ -234,8 +245,20 @@ impl Trust {
         })
     }
 
-    /// Seals `text` to friend `name`.
+    /// Seals `text` (written by a person: 0 hops) to friend `name`.
     pub fn seal_message(&self, name: &str, text: &str) -> R<Outgoing> {
+        self.seal_message_hops(name, text, 0)
+    }
+
+    /// Seals `text` to friend `name` with `hops` agent-written hops (a reply our agent wrote to
+    /// a message of `h` hops carries `h + 1`); more than [`MAX_HOPS`] is refused here, as the
+    /// receiver would refuse it.
+    pub fn seal_message_hops(&self, name: &str, text: &str, hops: u8) -> R<Outgoing> {
+        if hops > MAX_HOPS {
+            return Err(TrustError::Local(format!(
+                "{hops} hops is over the limit of {MAX_HOPS}"
+            )));
+        }
         if text.len() > super::payload::MAX_TEXT {
             return Err(TrustError::Local(format!(
                 "the message is longer than {} bytes",
@@ -253,11 +276,12 @@ impl Trust {
             text: text.to_string(),
         }
         .to_bytes();
-        self.draft_to(&self.identity(), &f, Kind::Message, &body)
+        self.draft_hops(&self.identity(), &f, Kind::Message, hops, &body)
     }
 
-    /// A signed receipt from us to friend `name` about its message `for_id` (hex): `delivered`
-    /// once our agent had it, `rejected` with `reason` when our policy refused it.
+    /// A signed receipt from us to friend `name` about its message `for_id` (hex): `stored`
+    /// once it is durable in our inbox, `delivered` once our agent had it, `rejected` with
+    /// `reason` when our policy refused it.
     pub fn answer(
         &self,
         name: &str,
@@ -265,18 +289,40 @@ impl Trust {
         status: ReceiptStatus,
         reason: Option<&str>,
     ) -> R<Outgoing> {
+        self.answer_many(name, &[for_id.to_string()], status, reason)
+    }
+
+    /// One signed receipt from us to friend `name` answering all of `ids` (hex, distinct, 1 to
+    /// [`MAX_RECEIPT_IDS`](super::payload::MAX_RECEIPT_IDS)) with one status: a batched
+    /// receipt (see [`super::payload`]); a single id gives the one-message form.
+    pub fn answer_many(
+        &self,
+        name: &str,
+        ids: &[String],
+        status: ReceiptStatus,
+        reason: Option<&str>,
+    ) -> R<Outgoing> {
         let f = self
             .store
             .friend(name)?
             .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
-        unhex::<16>(for_id)
-            .ok_or_else(|| TrustError::Local("a message id is 32 hex digits".into()))?;
-        let body = ReceiptBody {
-            for_id: for_id.to_string(),
-            status,
-            reason: reason.map(str::to_string),
+        if ids.len() > super::payload::MAX_RECEIPT_IDS {
+            return Err(TrustError::Local(format!(
+                "a receipt answers at most {} messages",
+                super::payload::MAX_RECEIPT_IDS
+            )));
         }
-        .to_bytes();
+        let mut distinct = std::collections::HashSet::with_capacity(ids.len());
+        for id in ids {
+            let bytes = unhex::<16>(id)
+                .ok_or_else(|| TrustError::Local("a message id is 32 hex digits".into()))?;
+            if !distinct.insert(bytes) {
+                return Err(TrustError::Local("a message id is named twice".into()));
+            }
+        }
+        let body = ReceiptBody::for_ids(ids, status, reason.map(str::to_string))
+            .ok_or_else(|| TrustError::Local("a receipt answers at least one message".into()))?
+            .to_bytes();
         self.draft_to(&self.identity(), &f, Kind::Receipt, &body)
     }
 
@@ -289,6 +335,7 @@ impl Trust {
     ) -> Option<Outgoing> {
         let body = ReceiptBody {
             for_id: hex(for_id),
+            ids: None,
             status,
             reason: reason.map(|r| r.code().to_string()),
         }
@@ -518,32 +565,37 @@ impl Trust {
                         receipt: self.receipt(&friend, &h.id, ReceiptStatus::Rejected, Some(r)),
                     })
                 })?;
+                // No receipt is sealed here: the caller answers once the message is durable,
+                // at once (a direct answer) or batched with others (see `crate::friend::acks`).
                 Ok(Opened::Message {
-                    receipt: self.receipt(&friend, &h.id, ReceiptStatus::Stored, None),
                     friend: friend.name,
                     sender: hex(&h.sender.0),
                     id: hex(&h.id),
                     text: m.text,
                     duplicate: seen == Seen::Duplicate,
+                    hops: h.hops,
                 })
             }
             Kind::Receipt => {
                 let r = ReceiptBody::parse(&plain)?;
-                let for_id = unhex::<16>(&r.for_id).ok_or(Refusal::BadPayload)?;
-                let status = r.status.as_str().to_string();
+                let status = r.status.as_str();
                 // Receipts may cross (a resend's `stored` after `delivered`): keep the furthest.
                 let rank = super::payload::receipt_rank;
-                let before = self.store.receipt(&for_id)?;
-                if before.is_none_or(|b| rank(&b.status) <= rank(&status)) {
-                    self.store.put_receipt(
-                        &for_id,
-                        &ReceiptRecord {
-                            friend: friend.name.clone(),
-                            status,
-                            reason: r.reason.clone(),
-                            at_ms: crate::time::now_ms(),
-                        },
-                    )?;
+                let now_ms = crate::time::now_ms();
+                for id in r.all_ids() {
+                    let for_id = unhex::<16>(id).ok_or(Refusal::BadPayload)?;
+                    let before = self.store.receipt(&for_id)?;
+                    if before.is_none_or(|b| rank(&b.status) <= rank(status)) {
+                        self.store.put_receipt(
+                            &for_id,
+                            &ReceiptRecord {
+                                friend: friend.name.clone(),
+                                status: status.to_string(),
+                                reason: r.reason.clone(),
+                                at_ms: now_ms,
+                            },
+                        )?;
+                    }
                 }
                 // The inviter's answer to our invite accept: confirmed, or refused (used,
                 // expired, unknown or tampered invite), in which case nothing stays pinned.
@@ -562,7 +614,7 @@ impl Trust {
                 }
                 Ok(Opened::Receipt {
                     friend: friend.name,
-                    for_id: r.for_id,
+                    for_ids: r.all_ids().map(str::to_string).collect(),
                     status: r.status,
                 })
             }

@@ -80,12 +80,19 @@ async fn friends_exchange_messages_receipts_and_rotations() -> anyhow::Result<()
         .safety_number(&super::engine::friend_keys(&fa).ok_or_else(|| anyhow::anyhow!("keys"))?);
     assert_eq!(na, nb);
 
+    // A reply an agent wrote carries its hop count, signed; past the limit it is not sealed.
+    let h = b.trust.seal_message_hops("alice", "agent reply", 3)?;
+    assert!(matches!(
+        a.trust.open(&h.text)?,
+        Opened::Message { hops: 3, .. }
+    ));
+    assert!(b.trust.seal_message_hops("alice", "x", 9).is_err());
+
     let m = b.trust.seal_message("alice", "hello alice")?;
     let Opened::Message {
         friend,
         text,
         duplicate,
-        receipt,
         ..
     } = a.trust.open(&m.text)?
     else {
@@ -103,7 +110,9 @@ async fn friends_exchange_messages_receipts_and_rotations() -> anyhow::Result<()
             ..
         }
     ));
-    let receipt = receipt.ok_or_else(|| anyhow::anyhow!("receipt"))?;
+    let receipt = a
+        .trust
+        .answer("bob", &m.id, super::payload::ReceiptStatus::Stored, None)?;
     b.trust.open(&receipt.text)?;
     let id = super::unhex::<16>(&m.id).ok_or_else(|| anyhow::anyhow!("id"))?;
     assert_eq!(
@@ -123,6 +132,56 @@ async fn friends_exchange_messages_receipts_and_rotations() -> anyhow::Result<()
     // A reply sealed before A learned nothing new still reaches B's current key.
     let back = a.trust.seal_message("bob", "hi bob")?;
     assert!(matches!(b.trust.open(&back.text)?, Opened::Message { .. }));
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_batched_receipt_answers_many_messages() -> anyhow::Result<()> {
+    use super::payload::{ReceiptStatus, MAX_RECEIPT_IDS};
+    let (a, b) = (peer()?, peer()?);
+    befriend(&a, &b)?;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let m = b.trust.seal_message("alice", &format!("burst {i}"))?;
+        assert!(matches!(a.trust.open(&m.text)?, Opened::Message { .. }));
+        ids.push(m.id);
+    }
+    let status_at_b = |id: &str| -> anyhow::Result<Option<String>> {
+        let id = super::unhex::<16>(id).ok_or_else(|| anyhow::anyhow!("id"))?;
+        Ok(b.trust.store().receipt(&id)?.map(|r| r.status))
+    };
+    // `delivered` for the first two, then one `stored` receipt for all five: the furthest
+    // status is kept per id.
+    let delivered = a
+        .trust
+        .answer_many("bob", &ids[..2], ReceiptStatus::Delivered, None)?;
+    let stored = a
+        .trust
+        .answer_many("bob", &ids, ReceiptStatus::Stored, None)?;
+    let Opened::Receipt { for_ids, .. } = b.trust.open(&delivered.text)? else {
+        anyhow::bail!("not a receipt");
+    };
+    assert_eq!(for_ids, ids[..2].to_vec());
+    let Opened::Receipt {
+        for_ids, status, ..
+    } = b.trust.open(&stored.text)?
+    else {
+        anyhow::bail!("not a receipt");
+    };
+    assert_eq!((for_ids, status), (ids.clone(), ReceiptStatus::Stored));
+    for (i, id) in ids.iter().enumerate() {
+        let want = if i < 2 { "delivered" } else { "stored" };
+        assert_eq!(status_at_b(id)?.as_deref(), Some(want), "message {i}");
+    }
+    // What the wire refuses is not sealed: too many ids, none, or a malformed one.
+    let many: Vec<String> = (0..=MAX_RECEIPT_IDS).map(|n| format!("{n:032x}")).collect();
+    let twice = [ids[0].clone(), ids[0].to_ascii_uppercase()];
+    for bad in [&many[..], &[], &["00".to_string()], &twice] {
+        assert!(matches!(
+            a.trust.answer_many("bob", bad, ReceiptStatus::Stored, None),
+            Err(TrustError::Local(_))
+        ));
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@
 //! - [`invite`]: single-use, expiring, signed invites (`cli1:`) and the accept proof;
 //! - [`payload`]: what the ciphertext holds for each kind (message, receipt, key update,
 //!   invite accept);
+//! - [`member_sig`]: detached signatures of plain Nexus messages and member key announces;
 //! - [`safety`]: the safety number both friends compare aloud;
 //! - [`replay`]: the timestamp window;
 //! - [`engine`]: [`Trust`], which ties these to the store (pinned keys, seen ids, held
@@ -28,6 +29,7 @@ mod engine_tests;
 pub mod envelope;
 pub mod invite;
 pub mod keys;
+pub mod member_sig;
 pub mod payload;
 pub mod replay;
 pub mod safety;
@@ -141,21 +143,7 @@ impl Refusal {
     ];
 }
 
-pub use crate::util::hex::hex;
-
-/// Parses lowercase or uppercase hex of exactly `N` bytes.
-pub fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    let s = s.as_bytes();
-    if s.len() != N * 2 {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        *out.get_mut(i)? = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(out)
-}
+pub use crate::util::hex::{hex, unhex};
 
 /// base64url without padding, the encoding of every binary field in JSON payloads.
 pub(crate) fn b64(bytes: &[u8]) -> String {

@@ -1,9 +1,13 @@
 //! What the ciphertext holds: one JSON object per kind (UTF-8, no other content).
 //!
 //! - message: `{"text": STRING}` (at most 32 KiB of text);
-//! - receipt: `{"for": HEX32, "status": "stored"|"delivered"|"rejected", "reason"?: STRING}`
-//!   where `for` is the message id of the envelope it answers and `reason` (at most 256 bytes)
-//!   is a refusal code, never content;
+//! - receipt: `{"for": HEX32, "ids"?: [HEX32], "status": "stored"|"delivered"|"rejected",
+//!   "reason"?: STRING}` where `for` is the message id of the envelope it answers, `ids` (a
+//!   batched receipt) more message ids of the same friend answered with the same status and
+//!   reason, and `reason` (at most 256 bytes) is a refusal code, never content. `ids` is absent
+//!   from a receipt for one message (the form older builds send and read), never empty when
+//!   present, and `for` plus `ids` are at most [`MAX_RECEIPT_IDS`] distinct ids: one signed
+//!   receipt per burst instead of one per message;
 //! - key update: `{"sign": B64, "seal": B64, "epoch": N, "endorsement"?: B64}`: the new public
 //!   keys; the envelope itself is signed by the *new* key (proof of possession), and
 //!   `endorsement` is the *old* key's Ed25519 signature over
@@ -28,6 +32,9 @@ pub const MAX_ADDRESSES: usize = 8;
 pub const MAX_ADDRESS: usize = 512;
 /// Longest suggested name.
 pub const MAX_NAME: usize = 64;
+/// Most message ids one receipt answers (`for` plus `ids`). 256 ids are about 9 KiB of JSON,
+/// well under the envelope's 48 KiB ciphertext cap.
+pub const MAX_RECEIPT_IDS: usize = 256;
 
 const ENDORSE_CONTEXT: &[u8] = b"clawlink-key-update-v1\0";
 
@@ -64,7 +71,7 @@ impl MessageBody {
 }
 
 /// A receipt's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptStatus {
     /// Durable in the recipient's inbox.
@@ -97,13 +104,25 @@ impl ReceiptStatus {
     }
 }
 
-/// A receipt.
+/// A present `ids` must be a list (`null` is refused like any other non-list).
+fn some_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Vec::<String>::deserialize(d).map(Some)
+}
+
+/// A receipt: for one message (`ids` absent), or batched for many of one friend's messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptBody {
-    /// Hex message id of the envelope this answers.
+    /// Hex message id of the (first) envelope this answers.
     #[serde(rename = "for")]
     pub for_id: String,
+    /// Further hex message ids answered with the same status (a batched receipt).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_list"
+    )]
+    pub ids: Option<Vec<String>>,
     /// The status.
     pub status: ReceiptStatus,
     /// A refusal code, for `rejected`.
@@ -112,15 +131,47 @@ pub struct ReceiptBody {
 }
 
 impl ReceiptBody {
-    /// Parses and checks a receipt.
+    /// A receipt answering `ids` (the first goes in `for`, the rest in `ids`); `None` when
+    /// `ids` is empty. The caller keeps `ids` distinct and at most [`MAX_RECEIPT_IDS`].
+    pub fn for_ids(
+        ids: &[String],
+        status: ReceiptStatus,
+        reason: Option<String>,
+    ) -> Option<ReceiptBody> {
+        let (first, rest) = ids.split_first()?;
+        Some(ReceiptBody {
+            for_id: first.clone(),
+            ids: (!rest.is_empty()).then(|| rest.to_vec()),
+            status,
+            reason,
+        })
+    }
+
+    /// Parses and checks a receipt: every id 32 hex digits, `ids` non-empty when present,
+    /// at most [`MAX_RECEIPT_IDS`] ids in all, none twice (in any letter case), the reason
+    /// at most [`MAX_REASON`] bytes.
     pub fn parse(bytes: &[u8]) -> Result<ReceiptBody, Refusal> {
         let r: ReceiptBody = parse(bytes)?;
-        if unhex::<16>(&r.for_id).is_none()
-            || r.reason.as_ref().is_some_and(|s| s.len() > MAX_REASON)
-        {
+        if r.reason.as_ref().is_some_and(|s| s.len() > MAX_REASON) {
             return Err(Refusal::BadPayload);
         }
+        let more = r.ids.as_deref().unwrap_or_default();
+        if r.ids.as_ref().is_some_and(Vec::is_empty) || more.len() >= MAX_RECEIPT_IDS {
+            return Err(Refusal::BadPayload);
+        }
+        let mut seen = std::collections::HashSet::with_capacity(more.len() + 1);
+        for id in r.all_ids() {
+            let bytes = unhex::<16>(id).ok_or(Refusal::BadPayload)?;
+            if !seen.insert(bytes) {
+                return Err(Refusal::BadPayload);
+            }
+        }
         Ok(r)
+    }
+
+    /// Every message id it answers: `for`, then `ids`.
+    pub fn all_ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.for_id.as_str()).chain(self.ids.iter().flatten().map(String::as_str))
     }
 
     /// The JSON bytes.
@@ -259,6 +310,18 @@ impl InviteAcceptBody {
 mod tests {
     use super::*;
 
+    const A: &str = "000102030405060708090a0b0c0d0e0f";
+
+    fn id(n: usize) -> String {
+        format!("{n:032x}")
+    }
+
+    fn receipt_json(first: &str, ids: &[String]) -> Vec<u8> {
+        serde_json::json!({"for": first, "ids": ids, "status": "stored"})
+            .to_string()
+            .into_bytes()
+    }
+
     #[test]
     fn receipts_parse_strictly() {
         let ok = br#"{"for":"000102030405060708090a0b0c0d0e0f","status":"stored"}"#;
@@ -272,6 +335,61 @@ mod tests {
         ] {
             assert_eq!(ReceiptBody::parse(bad), Err(Refusal::BadPayload));
         }
+    }
+
+    #[test]
+    fn a_single_id_receipt_keeps_the_old_form() {
+        let r = ReceiptBody::for_ids(&[A.to_string()], ReceiptStatus::Stored, None);
+        let bytes = r.map(|r| r.to_bytes()).unwrap_or_default();
+        assert_eq!(
+            bytes,
+            br#"{"for":"000102030405060708090a0b0c0d0e0f","status":"stored"}"#
+        );
+        assert!(ReceiptBody::for_ids(&[], ReceiptStatus::Stored, None).is_none());
+    }
+
+    #[test]
+    fn batched_receipts_round_trip_every_id_in_order() {
+        let ids: Vec<String> = (0..MAX_RECEIPT_IDS).map(id).collect();
+        let r = ReceiptBody::for_ids(&ids, ReceiptStatus::Rejected, Some("policy".into()));
+        let bytes = r.map(|r| r.to_bytes()).unwrap_or_default();
+        let back = ReceiptBody::parse(&bytes);
+        let back = back.as_ref().map(|r| r.all_ids().collect::<Vec<_>>());
+        assert_eq!(back, Ok(ids.iter().map(String::as_str).collect()));
+        // The largest batch stays well inside the envelope's ciphertext cap.
+        assert!(bytes.len() < crate::trust::envelope::MAX_CIPHERTEXT / 4);
+    }
+
+    #[test]
+    fn batched_receipts_refuse_empty_oversized_duplicate_or_malformed_ids() {
+        let too_many: Vec<String> = (1..=MAX_RECEIPT_IDS).map(id).collect();
+        let upper = A.to_ascii_uppercase();
+        for bad in [
+            // `ids` present but empty: a one-id receipt omits it.
+            receipt_json(A, &[]),
+            // 257 ids in all.
+            receipt_json(&id(0), &too_many),
+            // `for` again in `ids`, or twice in `ids`, or the same id in another case.
+            receipt_json(A, &[A.to_string()]),
+            receipt_json(&id(0), &[id(1), id(1)]),
+            receipt_json(A, &[upper]),
+            // An id that is not 32 hex digits.
+            receipt_json(A, &["0001".to_string()]),
+            receipt_json(A, &["zz".repeat(16)]),
+            br#"{"for":"000102030405060708090a0b0c0d0e0f","ids":"00","status":"stored"}"#.to_vec(),
+            br#"{"for":"000102030405060708090a0b0c0d0e0f","ids":[1],"status":"stored"}"#.to_vec(),
+            br#"{"for":"000102030405060708090a0b0c0d0e0f","ids":null,"status":"stored"}"#.to_vec(),
+        ] {
+            assert_eq!(
+                ReceiptBody::parse(&bad),
+                Err(Refusal::BadPayload),
+                "{}",
+                String::from_utf8_lossy(&bad)
+            );
+        }
+        // Exactly at the cap is fine.
+        let ok: Vec<String> = (1..MAX_RECEIPT_IDS).map(id).collect();
+        assert!(ReceiptBody::parse(&receipt_json(&id(0), &ok)).is_ok());
     }
 
     #[test]

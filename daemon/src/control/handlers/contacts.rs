@@ -65,7 +65,7 @@ fn check_url(url: &str) -> Result<(), String> {
         };
     }
     if url.starts_with("relay") {
-        return match crate::relay::wire::parse_address(url) {
+        return match crate::relay::address::parse_address(url) {
             Some((base, id)) if has_host(&base) && !id.contains('?') && !id.contains('#') => Ok(()),
             Some(_) => Err("has no valid relay host".into()),
             None => Err("is not relay://HOST:PORT/ID: it needs a host and an id".into()),

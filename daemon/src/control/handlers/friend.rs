@@ -261,11 +261,12 @@ pub(super) async fn friend(state: &State, r: FriendRequest) -> Reply {
 /// check, the message durable in the inbox, and the signed answer returned to the caller.
 pub async fn open(friends: &Friends, text: &str) -> Result<OpenReply, ApiError> {
     let trust = &friends.trust;
-    let h = crate::friend::open::open(friends, text, "control")
+    let mut h = crate::friend::open::open(friends, text, "control")
         .await
         .map_err(trust_err)?;
-    for o in h.later {
-        friends.send_reply(Some(o), "receipt");
+    h.seal_ack(friends);
+    for r in h.later {
+        friends.send(r);
     }
     Ok(OpenReply {
         outcome: h.outcome.into(),

@@ -10,12 +10,17 @@
 //!
 //! State: create-with-creator, join and claim save `{server, agent id, session key}` in
 //! `store::nexus_client` and start the session's background poller ([`crate::nexus::poller`]).
-//! `send` adds `X-Agent-Id` and `X-Session-Key`. `poll` without `--after` reads from the saved
+//! `send` adds `X-Agent-Id` and `X-Session-Key`, and signs the text with our identity key
+//! (beside it, in the message's `json`; our key is announced on join, see
+//! [`crate::nexus::members`]). `poll` without `--after` reads from the saved
 //! read cursor and advances it (messages also go into the inbox, deduplicated); `poll --after C`
 //! neither uses nor saves it. `leave` forgets the session. `sessions` lists them without keys.
 
 use super::Reply;
 use crate::nexus::client::normalize;
+use crate::nexus::wire::{
+    ClaimAnswer, CreateAnswer, CreateRequest, JoinAnswer, RenewAnswer, SendAnswer,
+};
 use crate::nexus::{Answer, Nexus, DEFAULT_SERVER};
 use crate::state::State;
 use crate::store::nexus_client::JoinedSession;
@@ -30,6 +35,11 @@ fn reply(a: Answer, tips: Vec<String>) -> Reply {
         body: a.body,
         tips,
     })
+}
+
+/// A body the daemon writes itself, as JSON.
+fn to_value<T: serde::Serialize>(body: &T) -> Result<Value, Reply> {
+    serde_json::to_value(body).map_err(|e| local(format!("cannot write the answer: {e}")))
 }
 
 fn local(msg: impl Into<String>) -> Reply {
@@ -65,7 +75,8 @@ fn valid_agent(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Saves a joined session and starts polling it.
+/// Saves a joined session, starts polling it and announces our member key in it; a tip if
+/// the announce was refused (it is tried again before the next send).
 async fn keep(
     nexus: &Arc<Nexus>,
     sid: &str,
@@ -73,7 +84,7 @@ async fn keep(
     agent: &str,
     key: &str,
     creator: bool,
-) -> Result<(), Reply> {
+) -> Result<Vec<String>, Reply> {
     let s = JoinedSession {
         sid: sid.to_string(),
         server: server.to_string(),
@@ -90,7 +101,13 @@ async fn keep(
     nexus.store().db().durable().await.map_err(se)?;
     tracing::info!(server, "joined a nexus session; polling it");
     nexus.start(sid);
-    Ok(())
+    Ok(match nexus.announce(&s).await.map_err(se)? {
+        Some(a) if !a.ok() => vec![format!(
+            "the member key announce was refused ({}); it is tried again before the next send",
+            a.code().unwrap_or("error")
+        )],
+        _ => Vec::new(),
+    })
 }
 
 fn joined(nexus: &Nexus, sid: &str) -> Result<JoinedSession, Reply> {
@@ -187,23 +204,20 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
             creator_agent_id,
         } => {
             let server = srv(url, None)?;
-            let mut body = json!({ "maxAgents": max_agents.unwrap_or(2) });
-            if let Some(t) = ttl {
-                body["ttl"] = json!(t);
-            }
-            if let Some(g) = greeting {
-                body["greeting"] = json!(g);
-            }
-            if let Some(c) = &creator_agent_id {
-                body["creatorAgentId"] = json!(c);
-            }
+            let body = CreateRequest {
+                creator_agent_id: creator_agent_id.clone(),
+                greeting,
+                max_agents: Some(max_agents.unwrap_or(2)),
+                ttl,
+            };
             let a = http.create(&server, &body).await;
-            let key = a.body.get("sessionKey").and_then(Value::as_str);
-            let sid = a.body.get("sessionId").and_then(Value::as_str);
+            let got: CreateAnswer = a.read();
             let mut tips = Vec::new();
-            if let (true, Some(c), Some(k), Some(sid)) = (a.ok(), &creator_agent_id, key, sid) {
-                keep(nexus, sid, &server, c, k, true).await?;
-                nexus.note_expiry(sid, &a.body).await;
+            if let (true, Some(c), Some(k), Some(sid)) =
+                (a.ok(), &creator_agent_id, &got.session_key, &got.session_id)
+            {
+                tips.extend(keep(nexus, sid, &server, c, k, true).await?);
+                nexus.note_expiry(sid, got.ttl, got.expires_at).await;
                 tips.push(format!("joined as {c}; the daemon now polls this session into the inbox. Invite the other agent: clawlink nexus pair {sid}"));
             }
             reply(a, tips)
@@ -225,11 +239,17 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
                             return Ok(reply(a, Vec::new()));
                         }
                         nexus.start(&sid);
-                        let body = json!({ "status": "joined", "sessionId": sid, "agentId": agent_id, "alreadyJoined": true });
+                        let body = JoinAnswer {
+                            agent_id,
+                            already_joined: Some(true),
+                            session_id: sid,
+                            status: "joined".into(),
+                            ..Default::default()
+                        };
                         return Ok(reply(
                             Answer {
                                 status: 200,
-                                body,
+                                body: to_value(&body)?,
                                 retry_after: None,
                             },
                             vec!["already in this session (key on file); polling it".into()],
@@ -238,8 +258,8 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
                 }
             }
             let mut tips = Vec::new();
-            if let (true, Some(k)) = (a.ok(), a.body.get("sessionKey").and_then(Value::as_str)) {
-                keep(nexus, &sid, &server, &agent_id, k, false).await?;
+            if let (true, Some(k)) = (a.ok(), a.read::<JoinAnswer>().session_key) {
+                tips.extend(keep(nexus, &sid, &server, &agent_id, &k, false).await?);
                 tips.push("joined; the daemon now polls this session into the inbox".into());
             }
             reply(a, tips)
@@ -250,6 +270,7 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
             let gone = a.ok() || (a.status == 404 && a.code() == Some("session_not_found"));
             if gone {
                 nexus.stop(&sid);
+                nexus.forget_members(&sid);
                 nexus.store().remove(&sid).map_err(se)?;
                 state.db.durable().await.map_err(se)?;
             }
@@ -276,13 +297,9 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
             let server = srv(url, None)?;
             let a = http.claim(&server, &code, &agent_id).await;
             let mut tips = Vec::new();
-            let sid = a.body.get("sessionId").and_then(Value::as_str);
-            if let (true, Some(sid), Some(k)) = (
-                a.ok(),
-                sid,
-                a.body.get("sessionKey").and_then(Value::as_str),
-            ) {
-                keep(nexus, sid, &server, &agent_id, k, false).await?;
+            let got: ClaimAnswer = a.read();
+            if let (true, Some(sid), Some(k)) = (a.ok(), &got.session_id, &got.session_key) {
+                tips.extend(keep(nexus, sid, &server, &agent_id, k, false).await?);
                 tips.push(format!(
                     "joined session {sid}; the daemon now polls it into the inbox"
                 ));
@@ -295,13 +312,12 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
         }
         NexusRequest::Send { sid, text } => {
             let s = joined(nexus, &sid)?;
-            let a = http.send(&s, &text).await;
+            let (a, tips) = nexus.send_signed(&s, &text).await.map_err(se)?;
             if a.ok() {
-                nexus
-                    .note_expiry(&sid, &json!({ "expiresAt": a.body.get("expiresAt") }))
-                    .await;
+                let sent: SendAnswer = a.read();
+                nexus.note_expiry(&sid, None, sent.expires_at).await;
             }
-            reply(a, Vec::new())
+            reply(a, tips)
         }
         NexusRequest::Poll {
             sid,
@@ -318,7 +334,8 @@ async fn run(state: &State, nexus: &Arc<Nexus>, r: NexusRequest) -> Result<Reply
                 .renew(&s, ttl, crate::nexus::client::CLI_DEADLINE)
                 .await;
             if a.ok() {
-                nexus.note_expiry(&sid, &a.body).await;
+                let r: RenewAnswer = a.read();
+                nexus.note_expiry(&sid, r.ttl, r.expires_at).await;
                 if s.state == "active" {
                     // The TTL may have shrunk: restart the poller so its next renewal is on time.
                     nexus.start(&sid);

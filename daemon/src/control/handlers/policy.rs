@@ -17,7 +17,7 @@ pub(super) async fn handle(state: &State, r: PolicyRequest) -> Reply {
     match r {
         PolicyRequest::List => {
             let cfg = state.config();
-            let set = cfg.policy.settings();
+            let set = crate::policy::Settings::from_config(&cfg.policy);
             let rules = p
                 .rules()
                 .map_err(store_err)?
@@ -56,7 +56,7 @@ pub(super) async fn handle(state: &State, r: PolicyRequest) -> Reply {
             let key = parse_key(&sender).map_err(bad)?;
             let level: Level = level
                 .parse()
-                .map_err(|e: crate::policy::level::UnknownLevel| bad(e.to_string()))?;
+                .map_err(|e: crate::level::UnknownLevel| bad(e.to_string()))?;
             p.set_rule(&key, level).map_err(store_err)?;
             let mut released = 0;
             if level != Level::Review {

@@ -7,8 +7,9 @@
 //! the default. After `register` the daemon stays connected ([`crate::relay::conn`]).
 
 use super::{json, store_err, Reply};
+use crate::relay::address::{address, normalize};
 use crate::relay::error::relay_error;
-use crate::relay::wire::{address, normalize};
+use crate::relay::wire::RegisterAnswer;
 use crate::relay::Relay;
 use crate::state::State;
 use crate::store::relay_client::Identity;
@@ -36,7 +37,15 @@ async fn register_on_relay(relay: &Relay, ident: &Identity) -> Result<String, Ap
         .await
         .map_err(|e| e.with_hint("check the relay URL (`clawlink relay setup --relay URL`)"))?;
     match a.status {
-        200 | 201 => Ok(a.body["name"].as_str().unwrap_or(&ident.name).to_string()),
+        200 | 201 => {
+            // A seed relay answers without a body: the name stays ours.
+            let name = a.read::<RegisterAnswer>().name;
+            Ok(if name.is_empty() {
+                ident.name.clone()
+            } else {
+                name
+            })
+        }
         409 => Err(ApiError::new(
             "conflict",
             format!(

@@ -13,9 +13,9 @@
 //!   recipient's WebSocket that a message is queued;
 //! - [`RelayBackend::set_online`] / [`RelayBackend::online_elsewhere`]: presence across nodes.
 //!
-//! The calls are synchronous, as sled's are; the JetStream backend runs each request on the
-//! async runtime with a deadline (see [`jetstream`]). A store that cannot answer within it
-//! is [`Error::Unavailable`]: the relay answers 503 with `Retry-After`, and nothing is
+//! The calls are async; sled answers at once, the JetStream backend awaits each request with
+//! a deadline (see [`jetstream`]). A store that cannot answer within it is
+//! [`Error::Unavailable`]: the relay answers 503 with `Retry-After`, and nothing is
 //! acknowledged.
 
 pub mod jetstream;
@@ -51,6 +51,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Where the relay keeps accounts and queues. Sequence numbers grow for the life of the store
 /// and are never reused; a recipient's queue is in sequence order.
+///
+/// The calls that reach the store are async (boxed futures, so the trait stays usable as
+/// `dyn`): a shared store waits on the network without holding a runtime worker. Sled's
+/// answers are ready at once (its work is local and short).
 pub trait RelayBackend: Send + Sync + 'static {
     /// Short name for logs (`sled`, `jetstream`).
     fn kind(&self) -> &'static str;
@@ -59,28 +63,58 @@ pub trait RelayBackend: Send + Sync + 'static {
         false
     }
     /// Every registered account.
-    fn accounts(&self) -> Result<Vec<(String, AccountRecord)>>;
+    fn accounts(&self) -> BoxFuture<'_, Result<Vec<(String, AccountRecord)>>>;
     /// One account, if registered.
-    fn account(&self, id: &str) -> Result<Option<AccountRecord>>;
+    fn account<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<AccountRecord>>>;
     /// Creates `id` unless it exists (atomically); returns the existing record when it does.
-    fn create_account(&self, id: &str, record: &AccountRecord) -> Result<Option<AccountRecord>>;
+    fn create_account<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a AccountRecord,
+    ) -> BoxFuture<'a, Result<Option<AccountRecord>>>;
     /// Replaces the record of `id` (rename).
-    fn put_account(&self, id: &str, record: &AccountRecord) -> Result<()>;
+    fn put_account<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a AccountRecord,
+    ) -> BoxFuture<'a, Result<()>>;
     /// Queued messages per recipient (read at start by an unshared store's only process).
     fn queued_counts(&self) -> Result<HashMap<String, usize>>;
     /// Appends `msg` to `to`'s queue; a sender's idempotency `key` seen before queues nothing.
     /// A shared store refuses beyond its per-recipient cap with [`Error::QueueFull`].
-    fn enqueue(&self, to: &str, msg: &QueuedMessage, key: Option<&str>) -> Result<Enqueued>;
+    fn enqueue<'a>(
+        &'a self,
+        to: &'a str,
+        msg: &'a QueuedMessage,
+        key: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Enqueued>>;
     /// The first send under `from`'s idempotency `key`, if remembered: (seq, arrival ms).
-    fn sent(&self, from: &str, key: &str) -> Result<Option<(u64, u64)>>;
-    /// Forgets idempotency keys older than `before_ms`; how many.
+    fn sent<'a>(&'a self, from: &'a str, key: &'a str)
+        -> BoxFuture<'a, Result<Option<(u64, u64)>>>;
+    /// Forgets idempotency keys older than `before_ms`; how many. Synchronous: a long local
+    /// scan, run on a blocking thread.
     fn prune_sent(&self, before_ms: u64) -> Result<usize>;
     /// A sequence number at or above every message stored before this call.
-    fn high_water(&self) -> Result<u64>;
+    fn high_water(&self) -> BoxFuture<'_, Result<u64>>;
     /// Up to `limit` messages of `to`, oldest first, with seq > `after`.
-    fn pending(&self, to: &str, after: Option<u64>, limit: usize) -> Result<Vec<QueuedMessage>>;
+    ///
+    /// A shared store may answer from a replica a few writes behind its leader (see
+    /// [`jetstream`]); `known` says how current the answer must be. `None`: whenever it has
+    /// fewer than `limit` messages, the store makes sure with its leader that nothing follows
+    /// (a poll, a socket's first read). `Some(seq)`: the caller was told message `seq` is
+    /// queued, so only an answer that stops short of `seq` is checked (a socket woken up).
+    fn pending<'a>(
+        &'a self,
+        to: &'a str,
+        after: Option<u64>,
+        limit: usize,
+        known: Option<u64>,
+    ) -> BoxFuture<'a, Result<Vec<QueuedMessage>>>;
     /// Deletes message `seq` of `to`; true when it was there (and was `to`'s).
-    fn remove(&self, to: &str, seq: u64) -> Result<bool>;
+    fn remove<'a>(&'a self, to: &'a str, seq: u64) -> BoxFuture<'a, Result<bool>>;
+    /// Deletes every message of `to` with seq < `below`, in one request where the store can;
+    /// how many. The caller knows each of them was delivered or acknowledged.
+    fn remove_below<'a>(&'a self, to: &'a str, below: u64) -> BoxFuture<'a, Result<u64>>;
     /// Resolves once every write made so far is durable.
     fn durable(&self) -> BoxFuture<'_, Result<()>>;
     /// Flushes synchronously (shutdown).
@@ -88,17 +122,22 @@ pub trait RelayBackend: Send + Sync + 'static {
     /// Tells other nodes that `to` has message `seq` queued (durable already).
     fn announce(&self, _to: &str, _seq: u64) {}
     /// Sequence numbers announced for `id` by any node, while the stream is held.
-    fn wakes(&self, _id: &str) -> Option<BoxStream<'static, u64>> {
-        None
+    fn wakes<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Option<BoxStream<'static, u64>>> {
+        ready(None)
     }
     /// Records that this node holds (or no longer holds) a WebSocket of `id`.
     fn set_online(&self, _id: &str, _online: bool) {}
     /// Whether some node holds a WebSocket of `id` (only this process knows, for sled).
-    fn online_somewhere(&self, _id: &str) -> bool {
-        false
+    fn online_somewhere<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, bool> {
+        ready(false)
     }
     /// Ids with a WebSocket open on some node (None: only this process knows, ask it).
-    fn online_elsewhere(&self) -> Option<HashSet<String>> {
-        None
+    fn online_elsewhere(&self) -> BoxFuture<'_, Option<HashSet<String>>> {
+        ready(None)
     }
+}
+
+/// A future already resolved to `v` (a local store's answer).
+pub(crate) fn ready<'a, T: Send + 'a>(v: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(v))
 }

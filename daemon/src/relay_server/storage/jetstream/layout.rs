@@ -63,6 +63,11 @@ impl Layout {
         format!("{}.q.{}", self.prefix, token(id))
     }
 
+    /// The subject of the queue stream's direct get API (answered by any replica).
+    pub fn direct_get(&self) -> String {
+        format!("$JS.API.DIRECT.GET.{}", self.stream())
+    }
+
     /// The core-NATS subject on which `id`'s new messages are announced.
     pub fn notify_subject(&self, id: &str) -> String {
         format!("{}.n.{}", self.prefix, token(id))

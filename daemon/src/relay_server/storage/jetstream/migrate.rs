@@ -9,6 +9,7 @@
 //! Message ids change (they are JetStream sequence numbers now); the order of each queue is
 //! kept, since each is copied oldest first.
 
+use super::retry::settle;
 use super::{unavailable, NatsConfig, NatsStore};
 use crate::relay_server::storage::{Error, RelayBackend};
 use crate::store::relay_server::RelayStore;
@@ -35,17 +36,17 @@ pub async fn migrate(dir: &Path, cfg: &NatsConfig) -> anyhow::Result<Migrated> {
         .with_context(|| format!("opening the sled relay store in {}", dir.display()))?;
     let sled = RelayStore::open(&db, Default::default())?;
     let nats = NatsStore::open(cfg).await?;
-    let done = nats
-        .js
-        .create_or_update_key_value(kv::Config {
+    let done = settle("creating the migrated bucket", || {
+        nats.js.create_or_update_key_value(kv::Config {
             bucket: nats.layout.bucket("migrated"),
             history: 1,
             storage: stream::StorageType::File,
             num_replicas: cfg.replicas,
             ..Default::default()
         })
-        .await
-        .context("creating the migrated bucket")?;
+    })
+    .await
+    .context("creating the migrated bucket")?;
     let mut out = Migrated::default();
     for (id, rec) in sled.accounts()? {
         match nats.create_async(&id, &rec).await? {
@@ -61,23 +62,25 @@ pub async fn migrate(dir: &Path, cfg: &NatsConfig) -> anyhow::Result<Migrated> {
             after = Some(last.seq);
             for m in &page {
                 let marker = m.seq.to_string();
-                if done.get(marker.as_str()).await?.is_some() {
+                if settle("reading the migrated bucket", || done.get(marker.as_str()))
+                    .await?
+                    .is_some()
+                {
                     out.messages_present += 1;
                     continue;
                 }
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert("Nats-Msg-Id", format!("migrate/{}", m.seq).as_str());
-                let payload = serde_json::to_vec(m)?;
+                let payload = axum::body::Bytes::from(serde_json::to_vec(m)?);
                 let ack = nats
-                    .js
-                    .publish_with_headers(nats.layout.queue_subject(&id), headers, payload.into())
-                    .await
-                    .map_err(|e| unavailable("publishing", e))?
-                    .await
-                    .map_err(|e| unavailable("publishing", e))?;
-                done.put(marker.as_str(), ack.sequence.to_string().into())
-                    .await
-                    .map_err(|e| unavailable("recording a migrated message", e))?;
+                    .publish(nats.layout.queue_subject(&id), headers, payload)
+                    .await?;
+                let seq = axum::body::Bytes::from(ack.sequence.to_string());
+                settle("recording a migrated message", || {
+                    done.put(marker.as_str(), seq.clone())
+                })
+                .await
+                .map_err(|e| unavailable("recording a migrated message", e))?;
                 match ack.duplicate {
                     true => out.messages_present += 1,
                     false => out.messages += 1,

@@ -3,7 +3,8 @@
 //! Every relay node runs this at start; creation is idempotent, and a changed cap
 //! (`--queue-cap`, `--nats-max-bytes`) is applied by updating the stream in place. Right after
 //! a cluster boots, JetStream has no meta leader for a few seconds, so creation is retried
-//! for up to [`SETUP_DEADLINE`].
+//! for up to [`SETUP_DEADLINE`], and a node starts serving only once every bucket's leader
+//! answers.
 
 use super::layout::Layout;
 use anyhow::Context;
@@ -156,6 +157,19 @@ async fn try_ensure(
         .create_or_update_key_value(bucket(layout, cfg, "presence", PRESENCE_TTL))
         .await
         .context("creating the presence bucket")?;
+    // Created is not yet writable: on a cluster that has just booted, a bucket's own RAFT group
+    // may still be electing its leader, and the first register would then be answered 503.
+    // Its status is answered by that leader, and a read by a server subscribed to direct gets,
+    // so once all three answer both, the node can serve. (Requests that still meet nobody later,
+    // after a node dies, are sent again: see `retry`.)
+    for (name, kv) in [("users", &users), ("sent", &sent), ("presence", &presence)] {
+        kv.status()
+            .await
+            .with_context(|| format!("the {name} bucket has no leader yet"))?;
+        kv.get("ready-probe")
+            .await
+            .with_context(|| format!("the {name} bucket does not serve reads yet"))?;
+    }
     Ok(Handles {
         stream,
         users,

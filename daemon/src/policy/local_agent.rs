@@ -8,7 +8,7 @@
 //! message, and only then removes it (`agent_delivered`). A crash between the two re-delivers
 //! one message; the gateway drops the repeat by its idempotency key.
 //!
-//! Every message goes through the inbound policy ([`crate::policy::route`]): it decides the
+//! Every message goes through the inbound policy ([`super::route`]): it decides the
 //! level of the sender and then holds, blocks, sends a short notice to the main session
 //! (by `[local_gateway] method`) or delivers the framed content into the sender's own
 //! `hook:clawlink:…` session (`/hooks/agent`), where OpenClaw wraps it as untrusted external
@@ -21,9 +21,11 @@
 //! Inbox ids restart in a new data directory, the device id (whose key lives in the same
 //! directory) does not collide across them, so the key is stable per message and unique.
 //!
-//! The worker belongs to the gateway transport ([`super::transport::start`] starts it), holds
-//! the inbox, the hub's wake-up, the pool and the policy engine, and nothing of the daemon's
-//! shared state.
+//! The worker is the policy's (routing is what it does) and uses the gateway's pool: it is
+//! started right after the gateway transport (`crate::agent::transports`), before any other
+//! transport receives, and its `status` rows are shown with the gateway's
+//! ([`crate::gateway::GatewayTransport::attach_local`]). It holds the inbox, the hub's wake-up,
+//! the pool and the policy engine, and nothing of the daemon's shared state.
 //!
 //! The worker wakes on every publish ([`crate::delivery::Hub::agent_wake`]) and also polls
 //! every [`POLL`]. While the gateway is unreachable it backs off exponentially up to
@@ -32,8 +34,9 @@
 //! A message the gateway rejects as malformed is skipped with a warning, so it cannot block
 //! the queue forever.
 
-use super::error::display_url;
-use super::{GatewayError, Pool};
+use super::Engine;
+use crate::gateway::error::display_url;
+use crate::gateway::{GatewayError, Pool};
 use crate::live_config::LiveConfig;
 use crate::status::StatusSource;
 use crate::store::inbox::Inbox;
@@ -72,7 +75,7 @@ pub struct LocalAgent {
     inbox: Inbox,
     ingest: crate::inbound::Ingest,
     db: crate::store::Db,
-    policy: crate::policy::Engine,
+    policy: Engine,
     pool: Pool,
     config: LiveConfig,
     wake: Arc<Notify>,
@@ -110,7 +113,7 @@ impl LocalAgent {
 }
 
 /// Starts the worker when `[local_gateway]` is configured; returns its status source.
-pub fn start(ctx: &Context, pool: Pool) -> Option<Arc<LocalAgent>> {
+pub fn start(ctx: &Context, policy: Engine, pool: Pool) -> Option<Arc<LocalAgent>> {
     let lg = ctx.config.get().local_gateway.clone()?;
     let inbox = ctx.ingest.inbox().clone();
     inbox.set_track_agent(true);
@@ -123,7 +126,7 @@ pub fn start(ctx: &Context, pool: Pool) -> Option<Arc<LocalAgent>> {
         inbox,
         ingest: ctx.ingest.clone(),
         db: ctx.db.clone(),
-        policy: ctx.policy.clone(),
+        policy,
         pool,
         config: ctx.config.clone(),
         wake: ctx.ingest.hub().agent_wake(),
@@ -193,14 +196,13 @@ async fn deliver_batch(status: &LocalAgent) -> Result<bool, GatewayError> {
     let Some(lg) = cfg.local_gateway.clone() else {
         return Ok(false);
     };
-    let batch =
-        crate::policy::route::next_batch(&status.policy, &status.inbox, BATCH).map_err(|e| {
-            GatewayError::Unavailable {
-                url: display_url(&lg.url),
-                detail: format!("cannot read the local agent queue: {e:#}"),
-                retry_after: None,
-            }
-        })?;
+    let batch = super::route::next_batch(&status.policy, &status.inbox, BATCH).map_err(|e| {
+        GatewayError::Unavailable {
+            url: display_url(&lg.url),
+            detail: format!("cannot read the local agent queue: {e:#}"),
+            retry_after: None,
+        }
+    })?;
     if batch.is_empty() {
         return Ok(false);
     }
@@ -209,14 +211,14 @@ async fn deliver_batch(status: &LocalAgent) -> Result<bool, GatewayError> {
         s.target = display_url(&lg.url);
     });
     let hooks = match cfg.policy.hooks_token.clone().filter(|t| !t.is_empty()) {
-        Some(t) => Some(crate::policy::hooks::Hooks::new(
+        Some(t) => Some(super::hooks::Hooks::new(
             &lg.url,
             &cfg.policy.hooks_path,
             t,
         )?),
         None => None,
     };
-    let local = crate::policy::route::Local {
+    let local = super::route::Local {
         gateway: &lg,
         hooks,
         pool: &status.pool,
@@ -225,10 +227,10 @@ async fn deliver_batch(status: &LocalAgent) -> Result<bool, GatewayError> {
         db: &status.db,
         engine: &status.policy,
     };
-    let settings = cfg.policy.settings();
+    let settings = super::Settings::from_config(&cfg.policy);
     let started = std::time::Instant::now();
     let r = tokio::select! {
-        r = crate::policy::route::route_batch(&local, batch, &settings) => r,
+        r = super::route::route_batch(&local, batch, &settings) => r,
         _ = status.shutdown.cancelled() => return Ok(false),
     };
     let counts = r?;

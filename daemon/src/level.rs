@@ -9,6 +9,9 @@
 //! | `converse` | like `deliver`, and the agent's reply goes back to the peer |
 //!
 //! Levels are ordered (`Block < Review < … < Converse`) so a cap is a `min`.
+//!
+//! The inbound policy ([`crate::policy`]) decides them; they sit below it because the config
+//! file (`[policy]` defaults) and the store (owner rules, released messages) hold them too.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

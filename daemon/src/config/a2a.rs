@@ -14,9 +14,9 @@
 //! ```
 //!
 //! The card discloses as little as possible by default: a name, a generic description, the
-//! endpoint and the media types; no skills, no version, no agent names.
+//! endpoint and the media types; no skills, no version, no agent names. `crate::a2a` reads it
+//! (the card and the server).
 
-use super::wire::Skill;
 use serde::Deserialize;
 
 /// `[a2a]`.
@@ -56,17 +56,6 @@ pub struct SkillConfig {
     pub description: String,
     /// Tags.
     pub tags: Vec<String>,
-}
-
-impl From<&SkillConfig> for Skill {
-    fn from(s: &SkillConfig) -> Skill {
-        Skill {
-            id: s.id.clone(),
-            name: s.name.clone(),
-            description: s.description.clone(),
-            tags: s.tags.clone(),
-        }
-    }
 }
 
 impl Default for A2aConfig {
