@@ -7,7 +7,7 @@
 
 use clawlink_tests::gateway::{hooks_config, Gateway};
 use clawlink_tests::model::{Recorded, StubModel};
-use clawlink_tests::{wait_for, Daemon};
+use clawlink_tests::{tail, wait_explained, wait_for, Daemon};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -634,10 +634,21 @@ fn a_gateway_restart_during_deliver_loses_nothing_and_keeps_the_audit_chain() {
     });
     gw.spawn();
     for m in &during {
-        wait_for(
+        wait_explained(
             "the model sees a message sent during the restart",
             TURN,
             || (seen(m) > 0).then_some(()),
+            || {
+                format!(
+                    "status: {}\naudit: {:?}\nmodel saw {} chats\n--- daemon\n{}\n--- gateway\n{}\n--- gateway file log\n{}",
+                    d.ctl_json(&["status"]),
+                    audit(&d),
+                    model.chats().len(),
+                    tail(&d.logs(), 40),
+                    tail(&gw.log(), 60),
+                    tail(&gw.file_log(), 60)
+                )
+            },
         );
     }
     let delivered = wait_audit(&d, "delivered", 4);

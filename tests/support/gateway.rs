@@ -224,6 +224,12 @@ impl Gateway {
             .expect("run openclaw")
     }
 
+    /// The gateway's own log file (`logging.file`), where agent runs and hook handling are
+    /// recorded.
+    pub fn file_log(&self) -> String {
+        std::fs::read_to_string(self.state().join("logs/openclaw.log")).unwrap_or_default()
+    }
+
     /// The gateway's log so far (stdout and stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()

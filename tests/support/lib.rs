@@ -88,17 +88,37 @@ pub fn bound_addr(file: &Path, proc: &mut Option<Proc>, what: &str) -> SocketAdd
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, or panics with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    wait_explained(what, timeout, f, String::new)
+}
+
+/// [`wait_for`], and on a timeout the panic also holds what `explain` says (logs, status), so a
+/// failure seen only in CI can be read from its output.
+pub fn wait_explained<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Option<T>,
+    explain: impl FnOnce() -> String,
+) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
             return v;
         }
         if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                explain()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A child process killed (SIGKILL) when dropped, with stderr captured to a file.
