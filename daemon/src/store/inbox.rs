@@ -635,6 +635,53 @@ mod tests {
         Ok(())
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_while_inserts_are_in_flight_loses_no_acknowledged_message(
+    ) -> anyhow::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().join("data");
+        let db = Db::open(&dir)?;
+        let inbox = Inbox::open(&db)?;
+        // The writer is running, and the close lands while 100 callers are each still
+        // storing their 30 messages one after another.
+        inbox.insert_durable(msg(0)).await?;
+        let mut calls = tokio::task::JoinSet::new();
+        for c in 0..100 {
+            let inbox = inbox.clone();
+            calls.spawn(async move {
+                let mut acked = Vec::new();
+                for i in 1 + c * 30..1 + (c + 1) * 30 {
+                    match inbox.insert_durable(msg(i)).await {
+                        Ok(_) => acked.push(i),
+                        Err(StoreError::Closed) => return Ok(acked),
+                        Err(e) => return Err(anyhow::anyhow!("message {i}: unexpected {e}")),
+                    }
+                }
+                Ok(acked)
+            });
+        }
+        tokio::task::yield_now().await;
+        db.close().await;
+        let mut acked = std::collections::HashSet::from([0usize]);
+        while let Some(r) = calls.join_next().await {
+            acked.extend(r??);
+        }
+        drop(inbox);
+        drop(db);
+        // Exactly the acknowledged messages are there after a reopen.
+        let db = crate::store::tests::reopen(&dir).await?;
+        let inbox = Inbox::open(&db)?;
+        let stored: std::collections::HashSet<usize> = inbox
+            .list(&InboxQuery::default())?
+            .iter()
+            .map(|m| m.message.trim_start_matches("message ").parse::<usize>())
+            .collect::<Result<_, _>>()?;
+        assert_eq!(stored, acked);
+        assert_eq!(inbox.counts().total as usize, acked.len());
+        db.close().await;
+        Ok(())
+    }
+
     #[tokio::test]
     async fn totals_survive_a_restart_and_are_rebuilt_when_absent() -> anyhow::Result<()> {
         let tmp = tempfile::tempdir()?;

@@ -2,47 +2,78 @@
 //!
 //! Every inbound path (webhook, relay, Nexus, friends, A2A) stores through
 //! [`Inbox::insert_durable_with`], which queues the message here and waits for its answer.
-//! The writer task takes everything queued (up to [`MAX_BATCH`]) as one batch, writes it in
-//! one sled transaction ([`Inbox::insert_batch`]: one write of the totals, one lock taken),
-//! asks the flusher for a flush, and goes on with the next batch while that flush runs. Each
-//! caller is answered once the flush covering its message has succeeded, so the rule stays
-//! "acknowledged only after the fsync".
+//! The writer is one thread. It takes everything queued (up to [`MAX_BATCH`]) as one batch,
+//! writes it in one sled transaction ([`Inbox::insert_batch`]: one write of the totals, one
+//! lock taken), flushes, and answers each caller once that flush has succeeded, so the rule
+//! stays "acknowledged only after the fsync". Whatever arrives during a flush is the next
+//! batch: the busier the inbox, the more messages share one flush.
 //!
-//! Why: with one transaction per request, concurrent requests took turns on the inbox lock and
-//! each woke the flusher, so under load the daemon spent its time handing work between threads
-//! rather than storing. A batch pays those costs once.
+//! Why a thread of its own: a flush blocks, and every hand-off between an async task, the
+//! runtime's blocking pool and back is a thread wake-up. With one transaction per request,
+//! then with a writer task that handed each flush to a flusher task, the daemon spent more
+//! time waking threads than storing (`perf stat` counted over 4 context switches per message
+//! of a webhook load; BENCHMARKS.md "Durable ingest"). Here a batch costs one wake-up of this
+//! thread and one of each caller.
 //!
 //! A message refused by the caps is answered at once (nothing to wait for). A storage failure
-//! fails the whole batch, and every caller in it gets the error: none was acknowledged. The
-//! task is owned by the store ([`Db::spawn_writer`]): when the store closes it stores what is
-//! already queued, waits for those flushes, and ends; later callers get
-//! [`StoreError::Closed`].
+//! fails the whole batch, and every caller in it gets the error: none was acknowledged; a
+//! failed flush also breaks the store ([`super::Db::broken`]). The thread is owned by the
+//! store ([`super::Db::spawn_writer`]): when the store closes, it stores and flushes what is
+//! already queued, answers it, and ends; later callers get [`StoreError::Closed`].
 
 use super::inbox::{Inbox, NewMessage, Stored};
 use super::{Result, StoreError};
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
 
 /// Most messages in one transaction.
 pub const MAX_BATCH: usize = 512;
 
 type Answer = oneshot::Sender<Result<Stored>>;
 
-/// One queued insert.
-pub struct Job {
-    msg: NewMessage,
-    capped: bool,
-    answer: Answer,
+/// What the writer thread is sent.
+pub enum Job {
+    /// One insert.
+    Insert {
+        /// The message.
+        msg: NewMessage,
+        /// Whether the inbox caps apply.
+        capped: bool,
+        /// Where its outcome goes.
+        answer: Answer,
+    },
+    /// The store is closing: store what is queued, then end.
+    Stop,
 }
 
 /// The writer's queue.
-pub type Queue = mpsc::UnboundedSender<Job>;
+pub type Queue = mpsc::Sender<Job>;
 
-/// Starts the writer task for `inbox`; returns its queue.
+/// Starts the writer thread for `inbox`; returns its queue.
 pub fn start(inbox: Inbox) -> Queue {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel();
+    let stop_tx = tx.clone();
     let db = inbox.db().clone();
-    db.spawn_writer(move |stop| run(inbox, rx, stop));
+    db.spawn_writer(move |stop| async move {
+        let (done_tx, done) = oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("inbox-writer".into())
+            .spawn(move || {
+                run(&inbox, rx);
+                // The store's handles go before the close is told the writer has ended.
+                drop(inbox);
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = spawned {
+            // The receiver went with the closure: every caller gets `Closed`, nothing is
+            // acknowledged.
+            tracing::error!(error = %e, "cannot start the inbox writer; inbound messages are refused");
+            return;
+        }
+        stop.cancelled().await;
+        let _ = stop_tx.send(Job::Stop);
+        let _ = done.await;
+    });
     tx
 }
 
@@ -50,7 +81,7 @@ pub fn start(inbox: Inbox) -> Queue {
 pub async fn submit(queue: &Queue, msg: NewMessage, capped: bool) -> Result<Stored> {
     let (answer, rx) = oneshot::channel();
     queue
-        .send(Job {
+        .send(Job::Insert {
             msg,
             capped,
             answer,
@@ -59,45 +90,42 @@ pub async fn submit(queue: &Queue, msg: NewMessage, capped: bool) -> Result<Stor
     rx.await.map_err(|_| StoreError::Closed)?
 }
 
-async fn run(
-    inbox: Inbox,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    let mut flushing = FuturesUnordered::new();
-    let mut open = true;
-    loop {
-        tokio::select! {
-            job = rx.recv() => {
-                let Some(first) = job else { break };
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(j) => batch.push(j),
-                        Err(_) => break,
-                    }
-                }
-                if let Some(wait) = write(&inbox, batch) {
-                    flushing.push(wait);
-                }
+/// The writer thread: one batch at a time until [`Job::Stop`] (or every sender is gone).
+fn run(inbox: &Inbox, rx: mpsc::Receiver<Job>) {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(first) = rx.recv() else { return };
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next {
+            match job {
+                Job::Insert {
+                    msg,
+                    capped,
+                    answer,
+                } => batch.push((msg, capped, answer)),
+                // What is already queued is still stored and answered; later callers find
+                // the queue gone (`Closed`) once this thread returns.
+                Job::Stop => stopping = true,
             }
-            Some(()) = flushing.next(), if !flushing.is_empty() => {}
-            _ = stop.cancelled(), if open => {
-                // Nothing new is taken; what is queued is still stored and answered.
-                rx.close();
-                open = false;
-            }
+            next = if batch.len() < MAX_BATCH || stopping {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(MAX_BATCH));
+            write(inbox, std::mem::replace(&mut batch, rest));
         }
     }
-    while flushing.next().await.is_some() {}
 }
 
-/// Writes one batch; returns the future that answers its callers once flushed (`None` when
-/// every caller was already answered).
-fn write(inbox: &Inbox, batch: Vec<Job>) -> Option<impl std::future::Future<Output = ()> + use<>> {
+/// Writes one batch, flushes, and answers its callers.
+fn write(inbox: &Inbox, batch: Vec<(NewMessage, bool, Answer)>) {
     let (items, answers): (Vec<_>, Vec<_>) = batch
         .into_iter()
-        .map(|j| ((j.msg, j.capped), j.answer))
+        .map(|(msg, capped, answer)| ((msg, capped), answer))
         .unzip();
     let results = match inbox.insert_batch(items) {
         Ok(r) => r,
@@ -106,7 +134,7 @@ fn write(inbox: &Inbox, batch: Vec<Job>) -> Option<impl std::future::Future<Outp
             for a in answers {
                 let _ = a.send(Err(again(&e)));
             }
-            return None;
+            return;
         }
     };
     let mut waiting = Vec::with_capacity(results.len());
@@ -116,26 +144,20 @@ fn write(inbox: &Inbox, batch: Vec<Job>) -> Option<impl std::future::Future<Outp
             Err(e) => {
                 let _ = answer.send(Err(e));
             }
-            // New, or a duplicate whose original may still be in an unfinished flush.
+            // New, or a duplicate whose original may not be flushed yet.
             Ok(stored) => waiting.push((stored, answer)),
         }
     }
     if waiting.is_empty() {
-        return None;
+        return;
     }
-    let ticket = inbox.db().flush_ticket();
-    Some(async move {
-        let flushed = match ticket {
-            Ok(t) => t.await,
-            Err(e) => Err(e),
-        };
-        for (stored, answer) in waiting {
-            let _ = answer.send(match &flushed {
-                Ok(()) => Ok(stored),
-                Err(e) => Err(again(e)),
-            });
-        }
-    })
+    let flushed = inbox.db().flush_blocking();
+    for (stored, answer) in waiting {
+        let _ = answer.send(match &flushed {
+            Ok(()) => Ok(stored),
+            Err(e) => Err(again(e)),
+        });
+    }
 }
 
 /// The same failure for another caller of the batch (store errors are not `Clone`).

@@ -18,6 +18,9 @@
 //! (`sled::Db::flush`) that *started after* the caller's write. One flusher task serves all
 //! waiters: while one flush runs, new waiters queue, and the next flush covers all of them.
 //! Under load a single fsync acknowledges hundreds of messages; alone, a message costs one.
+//! The inbox, the busiest writer, does the same on a thread of its own, which writes a batch
+//! and flushes it itself ([`inbox_writer`]): that saves the hand-offs to this task and to the
+//! runtime's blocking pool on every batch.
 //!
 //! The flusher is owned: [`Db::close`] (called by every role once its other tasks are done)
 //! answers the waiters still queued with one last flush and waits for the task to end, so
@@ -295,6 +298,19 @@ impl Db {
             .take();
         if let Some(t) = task {
             let _ = t.await;
+        }
+    }
+
+    /// Flushes on the calling thread, for a writer that runs on its own thread (the inbox
+    /// writer). A failure breaks the store as a failed group flush does (see [`Db::broken`]).
+    pub(crate) fn flush_blocking(&self) -> Result<()> {
+        match self.inner.db.flush() {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "store flush failed; writes are not acknowledged");
+                self.inner.broken.cancel();
+                Err(e.into())
+            }
         }
     }
 
