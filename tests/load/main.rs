@@ -54,7 +54,8 @@ struct Cli {
 enum Scenario {
     /// Webhook → durable inbox: concurrent POSTs, each acknowledged only after fsync.
     Webhook(webhook::Args),
-    /// The webhook beside a seed-style Node listener, one Node client for both.
+    /// The webhook beside a seed-style Node listener: one Node client for both, then the Rust
+    /// client of `webhook` for both.
     WebhookVsSeed(webhook::Args),
     /// `clawlink send` into a real OpenClaw gateway: warm daemon connection vs cold connect.
     Gateway(gateway::Args),

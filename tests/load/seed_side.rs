@@ -1,5 +1,7 @@
-//! Durable webhook ingest side by side with the seed's in-memory listener, one Node client
-//! driving both (`webhook_node.mjs`), in one run.
+//! Durable webhook ingest side by side with the seed's in-memory listener, in one run: one
+//! Node client (`webhook_node.mjs`) drives both, then the Rust client of `clawlink-load
+//! webhook` drives both. Two clients, because on two shared cores the client's own cost
+//! shapes the figure: the single-threaded Node client costs about as much CPU as either server.
 
 use crate::stats::{proc_usage, table};
 use clawlink_tests::Daemon;
@@ -64,13 +66,34 @@ pub fn run(a: crate::webhook::Args) {
     let d0 = proc_usage(pid);
     let ours = post(node, &format!("http://{}/message", d.listen), &a);
     let d1 = proc_usage(pid);
+    let s2 = proc_usage(seed_pid);
+    let (seed_lat, seed_secs) =
+        crate::webhook::post_to(&format!("http://127.0.0.1:{port}/message"), &a);
+    let s3 = proc_usage(seed_pid);
+    let d2 = proc_usage(pid);
+    let (our_lat, our_secs) = crate::webhook::post_all(&d, &a);
+    let d3 = proc_usage(pid);
     let total = d.ctl_json(&["status"])["inbox"]["total"]
         .as_u64()
         .unwrap_or(0);
     assert_eq!(
-        total as usize, a.messages,
+        total as usize,
+        2 * a.messages,
         "every acknowledged message must be in the inbox"
     );
+    // The Rust client's latencies in the Node client's summary shape.
+    let summary = |lat: Vec<std::time::Duration>, secs: std::time::Duration| {
+        let s = crate::stats::summarize(lat);
+        serde_json::json!({
+            "count": s.count,
+            "secs": secs.as_secs_f64(),
+            "p50_ms": s.p50.as_secs_f64() * 1e3,
+            "p99_ms": s.p99.as_secs_f64() * 1e3,
+            "max_ms": s.max.as_secs_f64() * 1e3,
+            "failed": 0,
+        })
+    };
+    let (seed_rust, ours_rust) = (summary(seed_lat, seed_secs), summary(our_lat, our_secs));
 
     let n = a.messages as f64;
     let row = |r: &serde_json::Value, cpu: f64, rss: u64| {
@@ -89,17 +112,25 @@ pub fn run(a: crate::webhook::Args) {
     };
     table(
         &format!(
-            "POST /message, {} messages of {} B, {} in flight, one Node client for both",
+            "POST /message, {} messages of {} B, {} in flight, each client driving both servers",
             a.messages, a.size, a.concurrency
         ),
         &[
             (
-                "seed-style listener (Node, in memory, no fsync)",
+                "Node client: seed-style listener (Node, in memory, no fsync)",
                 row(&seed_run, s1.cpu_secs - s0.cpu_secs, s1.peak_rss_kib),
             ),
             (
-                "clawlinkd webhook (sled, acknowledged after fsync)",
+                "Node client: clawlinkd webhook (sled, acknowledged after fsync)",
                 row(&ours, d1.cpu_secs - d0.cpu_secs, d1.peak_rss_kib),
+            ),
+            (
+                "Rust client: seed-style listener",
+                row(&seed_rust, s3.cpu_secs - s2.cpu_secs, s3.peak_rss_kib),
+            ),
+            (
+                "Rust client: clawlinkd webhook",
+                row(&ours_rust, d3.cpu_secs - d2.cpu_secs, d3.peak_rss_kib),
             ),
             (
                 "messages in clawlinkd's inbox afterwards",

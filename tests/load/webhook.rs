@@ -29,7 +29,12 @@ pub fn run(a: Args) {
 
 /// POSTs `a.messages` messages with `a.concurrency` posters; every latency and the wall time.
 pub fn post_all(d: &Daemon, a: &Args) -> (Vec<Duration>, Duration) {
-    let url = format!("http://{}/message", d.listen);
+    post_to(&format!("http://{}/message", d.listen), a)
+}
+
+/// [`post_all`] to any `POST /message` URL (the seed-style listener too).
+pub fn post_to(url: &str, a: &Args) -> (Vec<Duration>, Duration) {
+    let url = url.to_string();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,7 +55,7 @@ pub fn post_all(d: &Daemon, a: &Args) -> (Vec<Duration>, Duration) {
                     if i >= messages {
                         break;
                     }
-                    let body = serde_json::json!({"from": format!("load{w}"), "message": text, "id": i.to_string()});
+                    let body = serde_json::json!({"from": format!("rust{w}"), "message": text, "id": i.to_string()});
                     let t = Instant::now();
                     let r = client.post(&url).json(&body).send().await.expect("post");
                     assert!(r.status().is_success(), "status {}", r.status());
