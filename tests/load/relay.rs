@@ -296,7 +296,11 @@ pub fn run(a: Args) {
             ),
             (
                 "relay RSS per idle client",
-                format!("{:.1} KiB", per_conn / 1024.0),
+                if per_conn.is_finite() {
+                    format!("{:.1} KiB", per_conn / 1024.0)
+                } else {
+                    "no idle clients".to_string()
+                },
             ),
             (
                 "whole run: relay CPU (s) / peak RSS",
