@@ -615,6 +615,18 @@ fn a_gateway_restart_during_deliver_loses_nothing_and_keeps_the_audit_chain() {
         (seen(&before) > 0).then_some(())
     });
 
+    // Stop between turns: once the first turn has ended, the restart tests the messages that
+    // arrive while the gateway is down, not how OpenClaw recovers a run it was killed in the
+    // middle of (it may hold such a session as busy for minutes).
+    wait_for("the first turn has ended", TURN, || {
+        let list = gw.rpc("sessions.list", json!({})).ok()?;
+        let sessions = list["sessions"].as_array()?;
+        let idle = |s: &serde_json::Value| {
+            s["hasActiveRun"] != true && s["activeRunIds"].as_array().is_some_and(Vec::is_empty)
+        };
+        (sessions.iter().any(|s| s["classification"] == "hook") && sessions.iter().all(idle))
+            .then_some(())
+    });
     gw.stop();
     let during: Vec<String> = (0..3).map(|_| unique("during-restart")).collect();
     for m in &during {
