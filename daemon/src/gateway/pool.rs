@@ -196,12 +196,12 @@ impl Pool {
         let deadline = tokio::time::Instant::now() + timeout;
         match tokio::time::timeout_at(deadline, tx.send(Cmd { call, reply })).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(GatewayError::local("the gateway connection task stopped")),
+            Ok(Err(_)) => return Err(stopped(url)),
             Err(_) => return Err(timed_out()),
         }
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(GatewayError::local("the gateway connection task stopped")),
+            Ok(Err(_)) => Err(stopped(url)),
             Err(_) => Err(timed_out()),
         }
     }
@@ -301,4 +301,15 @@ pub(crate) fn check_url(url: &str) -> Result<reqwest::Url, GatewayError> {
         return Err(bad("no host"));
     }
     Ok(u)
+}
+
+/// The connection task ended before answering (the daemon is shutting down, or the
+/// connection was retired). Nothing says the gateway refused the request, so it is retryable:
+/// a queued send stays queued and is tried again by the next connection.
+fn stopped(url: &str) -> GatewayError {
+    GatewayError::Unavailable {
+        url: display_url(url),
+        detail: "the connection task stopped before answering".into(),
+        retry_after: None,
+    }
 }

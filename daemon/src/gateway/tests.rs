@@ -420,3 +420,35 @@ async fn websocket_pings_are_answered_while_idle() -> R {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_request_cut_off_by_shutdown_is_retryable() -> R {
+    let asked = Arc::new(tokio::sync::Notify::new());
+    let told = asked.clone();
+    let m = mock(move |mut ws, _| {
+        let told = told.clone();
+        async move {
+            handshake(&mut ws, 30_000).await;
+            // Takes the request and never answers it.
+            while recv_req(&mut ws).await.is_some() {
+                told.notify_one();
+            }
+        }
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut o = PoolOptions::new(dir.path());
+    o.request_timeout = Duration::from_secs(10);
+    o.shutdown = shutdown.clone();
+    let p = Pool::new(o)?;
+    let url = m.url.clone();
+    let call = tokio::spawn(async move { p.request(&url, &tok(), "status", json!({})).await });
+    asked.notified().await;
+    shutdown.cancel();
+    let e = call.await?.err();
+    // A queued send must stay queued: the gateway never refused it.
+    assert!(matches!(e, Some(GatewayError::Unavailable { .. })), "{e:?}");
+    assert!(e.is_some_and(|e| e.is_retryable()));
+    Ok(())
+}
