@@ -304,14 +304,8 @@ impl Db {
     /// Flushes on the calling thread, for a writer that runs on its own thread (the inbox
     /// writer). A failure breaks the store as a failed group flush does (see [`Db::broken`]).
     pub(crate) fn flush_blocking(&self) -> Result<()> {
-        match self.inner.db.flush() {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::error!(error = %e, "store flush failed; writes are not acknowledged");
-                self.inner.broken.cancel();
-                Err(e.into())
-            }
-        }
+        flush_or_break(&self.inner.db, &self.inner.broken)
+            .map_err(|e| StoreError::Sled(sled::Error::Io(std::io::Error::other(e))))
     }
 
     /// Flushes synchronously; used once at shutdown.
@@ -347,20 +341,31 @@ async fn flusher(
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);
         }
-        let db2 = db.clone();
-        let res = match tokio::task::spawn_blocking(move || db2.flush()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = &res {
-            tracing::error!(error = %e, "store flush failed; writes are not acknowledged");
-            broken.cancel();
-        }
+        let (db2, broken2) = (db.clone(), broken.clone());
+        let res = tokio::task::spawn_blocking(move || flush_or_break(&db2, &broken2))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "store flush failed; writes are not acknowledged");
+                broken.cancel();
+                Err(e.to_string())
+            });
         for w in waiters {
             let _ = w.send(res.clone());
         }
     }
+}
+
+/// Flushes `db`. A failure is logged and breaks the store (see [`Db::broken`]): sled refuses
+/// every write after its first I/O error.
+fn flush_or_break(
+    db: &sled::Db,
+    broken: &tokio_util::sync::CancellationToken,
+) -> std::result::Result<(), String> {
+    db.flush().map(drop).map_err(|e| {
+        tracing::error!(error = %e, "store flush failed; writes are not acknowledged");
+        broken.cancel();
+        e.to_string()
+    })
 }
 
 fn take_lock(dir: &Path) -> Result<File> {
