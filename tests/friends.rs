@@ -4,7 +4,7 @@
 //! relays, killing one mid-stream loses and doubles nothing.
 
 use clawlink_tests::daemon::Daemon;
-use clawlink_tests::friends::befriend;
+use clawlink_tests::friends::{befriend, hellos_exchanged};
 use clawlink_tests::relay::{register_daemon, RelayServer};
 use clawlink_tests::{files_under, wait_for};
 use serde_json::Value;
@@ -82,6 +82,8 @@ fn an_invite_over_a_relay_then_sealed_messages_each_way_confirmed_stored() {
     register(&b, &relay, "bob");
     // No --via: the invite carries A's relay id.
     befriend(&a, &b, ("alice", "bob"), &[]);
+    // Both builds read batched receipts, and each tells the other so in a signed hello.
+    hellos_exchanged(&a, "bob", &b, "alice");
 
     let texts = [
         (&b, &a, "alice", "bob", "the eagle lands at noon 7f3a"),
@@ -316,6 +318,8 @@ fn a_burst_is_confirmed_stored_with_fewer_receipts_than_messages() {
     register(&a, &relay, "alice");
     register(&b, &relay, "bob");
     befriend(&a, &b, ("alice", "bob"), &[]);
+    // B batches its receipts to A only once A's hello said A reads them.
+    hellos_exchanged(&a, "bob", &b, "alice");
 
     // B is down while A sends, so the relay holds the whole burst and B takes it in at once.
     assert!(b.stop(), "B stops cleanly");

@@ -970,12 +970,17 @@ pub struct FriendView {
     pub new_safety_number: Option<String>,
     /// Envelopes held for this friend.
     pub held: u64,
+    /// The features the friend's build announced in its hello (`receipt-ids`: it reads
+    /// batched receipts); absent before its first hello, as from builds that send none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
 }
 
 /// Result of [`FriendRequest::Open`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OpenReply {
-    /// `message`, `duplicate`, `receipt`, `key_update`, `held`, `friend_added`, `rejected`.
+    /// `message`, `duplicate`, `receipt`, `key_update`, `held`, `friend_added`, `hello`,
+    /// `rejected`.
     pub outcome: String,
     /// The friend it is from, when verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,8 @@
-//! Receipt payloads (and the other decrypted payloads): never a panic; bounded when accepted.
+//! Receipt and hello payloads (and the other decrypted payloads): never a panic; bounded when accepted.
 #![no_main]
 use clawlinkd::trust::payload::{
-    InviteAcceptBody, KeyUpdateBody, ReceiptBody, MAX_REASON, MAX_RECEIPT_IDS,
+    HelloBody, InviteAcceptBody, KeyUpdateBody, ReceiptBody, MAX_FEATURE, MAX_FEATURES,
+    MAX_REASON, MAX_RECEIPT_IDS,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -19,6 +20,14 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(distinct.len(), ids.len());
         // What was accepted is written back in a form that parses to the same receipt.
         assert_eq!(ReceiptBody::parse(&r.to_bytes()), Ok(r));
+    }
+    if let Ok(h) = HelloBody::parse(data) {
+        // A hello: bounded, distinct, plain names; written back to the same hello.
+        assert!(h.features.len() <= MAX_FEATURES);
+        assert!(h.features.iter().all(|f| (1..=MAX_FEATURE).contains(&f.len())));
+        let distinct: std::collections::HashSet<&String> = h.features.iter().collect();
+        assert_eq!(distinct.len(), h.features.len());
+        assert_eq!(HelloBody::parse(&h.to_bytes()), Ok(h));
     }
     let _ = KeyUpdateBody::parse(data);
     let _ = InviteAcceptBody::parse(data);

@@ -112,6 +112,8 @@ pub fn run(a_args: Args) {
         invite_rtt = start.elapsed();
         ok.then_some(())
     });
+    // Each side's hello has reached the other: B's receipts to A are batched.
+    clawlink_tests::friends::hellos_exchanged(&a, "bob", &b, "alice");
     // A names B "bob" (the invite's name); B names A "alice". A sends to "bob".
     let pad = "x".repeat(a_args.size.saturating_sub(8));
     let n = a_args.messages;

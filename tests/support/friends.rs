@@ -42,3 +42,16 @@ pub fn befriend(inviter: &Daemon, accepter: &Daemon, names: (&str, &str), via: &
     let at_accepter = friend_when(accepter, inviter_name, |f| f["confirmed"] == true);
     assert_eq!(at_inviter["safety_number"], at_accepter["safety_number"]);
 }
+
+/// Waits until each of two friends has the other's hello naming `receipt-ids` (so from then
+/// on each answers the other's bursts with batched receipts): `a` knows `b` as `b_name`, `b`
+/// knows `a` as `a_name`. Both must be reachable by the other.
+pub fn hellos_exchanged(a: &Daemon, b_name: &str, b: &Daemon, a_name: &str) {
+    let reads_batches = |f: &Value| {
+        f["features"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == "receipt-ids"))
+    };
+    friend_when(a, b_name, reads_batches);
+    friend_when(b, a_name, reads_batches);
+}

@@ -14,6 +14,10 @@
 //! - the group holds [`MAX_RECEIPT_IDS`] ids (the wire cap; about 9 KiB of JSON, far below the
 //!   envelope cap).
 //!
+//! Only a friend whose hello named `receipt-ids` gets batched receipts: builds from before
+//! them refuse a receipt with `ids`, and never send a hello. Every other friend gets one
+//! receipt per id of the group, as before ([`Trust::answer_batch`](crate::trust::Trust::answer_batch)).
+//!
 //! The task hands the receipts to the outbox one after the other (each is stored durably
 //! there), so while one is being written the next burst gathers: under load the window is
 //! rather the time of an outbox write, and a receipt answers everything that came meanwhile.
@@ -283,18 +287,21 @@ impl Queue<'_> {
         }
     }
 
-    /// Seals `b` into one receipt and queues it.
+    /// Seals `b` into one receipt (or, for a friend whose build has not said it reads
+    /// batched receipts, one per id) and queues it.
     async fn receipt(&self, b: Batch) {
         let ids: Vec<String> = b.ids.iter().map(|id| crate::trust::hex(id)).collect();
         match self
             .friends
             .trust
-            .answer_many(&b.friend, &ids, b.status, b.reason.as_deref())
+            .answer_batch(&b.friend, &ids, b.status, b.reason.as_deref())
         {
-            Ok(o) => {
-                if self.sealed(&o, "receipt").await {
-                    let n = ids.len() as u64;
-                    self.friends.receipt_ids.fetch_add(n, Ordering::Relaxed);
+            Ok(receipts) => {
+                let per = ids.len().div_ceil(receipts.len().max(1)) as u64;
+                for o in receipts {
+                    if self.sealed(&o, "receipt").await {
+                        self.friends.receipt_ids.fetch_add(per, Ordering::Relaxed);
+                    }
                 }
             }
             // A friend removed since: nobody to tell.

@@ -13,7 +13,7 @@
 //!   preference order, falling back to the next when one is down or refuses;
 //! - **in** ([`open`]): any inbound path hands a `cle1:` text to the [`Opener`] hook of the
 //!   ingest, which opens it and queues the signed receipt back, batched with the other
-//!   receipts for that friend ([`acks`]); [`direct`] serves `POST /envelope` for friends that
+//!   receipts for that friend ([`acks`]) when its hello said it reads them; [`direct`] serves `POST /envelope` for friends that
 //!   reach this daemon directly; `friend open` takes one received by any other means.
 
 pub mod acks;
@@ -95,6 +95,15 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<Friends>> {
             "watching again for receipts of messages sent before the restart"
         );
     }
+    // Friends pinned before this build (or whose hello was never queued) learn what it reads.
+    // An accepted invite the inviter has not confirmed waits: it may not have pinned us yet.
+    for f in friends.trust.store().friends()? {
+        if f.confirmed && f.pending.is_none() {
+            if let Some(r) = friends.hello(&f.name) {
+                friends.send(r);
+            }
+        }
+    }
     ctx.tracker.spawn(transport::resend_unconfirmed(
         friends.clone(),
         ctx.shutdown.clone(),
@@ -155,6 +164,18 @@ impl Friends {
     pub fn receipt_status(&self, id: &str) -> Option<String> {
         let id = crate::trust::unhex::<16>(id)?;
         Some(self.trust.store().receipt(&id).ok()??.status)
+    }
+
+    /// Our hello to friend `name` as a reply to queue, unless that friend was told this
+    /// build's features before (see [`crate::trust::payload::HelloBody`]).
+    pub fn hello(&self, name: &str) -> Option<Reply> {
+        match self.trust.hello(name) {
+            Ok(o) => o.map(|o| Reply::Sealed(o, "hello")),
+            Err(e) => {
+                tracing::debug!(error = %e, friend = %name, "no hello queued");
+                None
+            }
+        }
     }
 
     /// Queues `reply` (already sealed) to be sent through the outbox.

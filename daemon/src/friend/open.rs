@@ -20,11 +20,13 @@ use crate::trust::payload::ReceiptStatus;
 
 /// What one envelope (and any envelopes a key update released) came to.
 pub struct Handled {
-    /// `message`, `duplicate`, `receipt`, `key_update`, `held`, `friend_added`, `rejected`.
+    /// `message`, `duplicate`, `receipt`, `key_update`, `held`, `friend_added`, `hello`,
+    /// `rejected`.
     pub outcome: &'static str,
     /// The friend it is from, when verified.
     pub friend: Option<String>,
-    /// For a receipt its status; for a key update its epoch; for a refusal its code.
+    /// For a receipt its status; for a key update its epoch; for a hello its features
+    /// (comma-separated); for a refusal its code.
     pub status: Option<String>,
     /// What the inbox holds for it.
     pub stored: Stored,
@@ -171,7 +173,21 @@ async fn one(
         }
         Ok(Opened::FriendAdded { friend, receipt }) => {
             tracing::info!(%friend, via, "friend added by invite accept");
-            handled("friend_added", Some(friend), None, receipt)
+            // After the receipt that confirms the friendship: what this build reads.
+            let later = friends.hello(&friend).into_iter().collect();
+            Handled {
+                later,
+                ..handled("friend_added", Some(friend), None, receipt)
+            }
+        }
+        Ok(Opened::Hello { friend, features }) => {
+            tracing::info!(%friend, features = %features.join(","), "friend's hello: the features its build reads");
+            // A friend that greets us has pinned us: it is told ours, unless it was already.
+            let later = friends.hello(&friend).into_iter().collect();
+            Handled {
+                later,
+                ..handled("hello", Some(friend), Some(features.join(",")), None)
+            }
         }
         Err(TrustError::Refused(r)) => {
             tracing::warn!(code = r.refusal.code(), via, "sealed envelope refused");

@@ -13,7 +13,11 @@
 //! - `trust_held`: sender id ‖ sequence (u64 BE) → envelope text, held while the sender's key
 //!   change waits for `clawlink friend accept-key`, or for the key update that explains it;
 //! - `trust_receipts`: message id (16 bytes) → JSON [`ReceiptRecord`], the latest signed
-//!   receipt for each envelope this daemon sent.
+//!   receipt for each envelope this daemon sent;
+//! - `trust_features`: `T` ‖ peer id → JSON list of the features the friend's hello named
+//!   (absent: no hello yet, so nothing newer than version 1 is sent to it); `O` ‖ peer id →
+//!   JSON list of the features our last hello to it named. Kept apart from the friend's record,
+//!   which other paths rewrite, so that neither write can undo the other.
 
 use super::{decode, encode, Db, Result};
 use clawlink::Secret;
@@ -114,6 +118,7 @@ pub struct TrustStore {
     seen: sled::Tree,
     held: sled::Tree,
     receipts: sled::Tree,
+    features: sled::Tree,
 }
 
 /// Most envelopes held per sender.
@@ -131,6 +136,7 @@ impl TrustStore {
             seen: db.tree("trust_seen")?,
             held: db.tree("trust_held")?,
             receipts: db.tree("trust_receipts")?,
+            features: db.tree("trust_features")?,
         })
     }
 
@@ -184,6 +190,8 @@ impl TrustStore {
             for k in self.held.scan_prefix(id).keys() {
                 self.held.remove(k?)?;
             }
+            self.features.remove(feature_key(b'T', &id))?;
+            self.features.remove(feature_key(b'O', &id))?;
         }
         self.friends.remove(name.as_bytes())?;
         Ok(true)
@@ -319,6 +327,38 @@ impl TrustStore {
         Ok(())
     }
 
+    /// Records the features friend `id`'s hello named.
+    pub fn put_features(&self, id: &[u8; 16], features: &[String]) -> Result<()> {
+        self.features
+            .insert(feature_key(b'T', id), encode(&features)?)?;
+        Ok(())
+    }
+
+    /// The features friend `id`'s hello named; `None` before its first hello.
+    pub fn features(&self, id: &[u8; 16]) -> Result<Option<Vec<String>>> {
+        self.features
+            .get(feature_key(b'T', id))?
+            .map(|v| decode("trust_features", &v))
+            .transpose()
+    }
+
+    /// Records that our hello naming `features` was queued for friend `id`.
+    pub fn set_told(&self, id: &[u8; 16], features: &[String]) -> Result<()> {
+        self.features
+            .insert(feature_key(b'O', id), encode(&features)?)?;
+        Ok(())
+    }
+
+    /// The features our last hello to friend `id` named (empty before the first).
+    pub fn told(&self, id: &[u8; 16]) -> Result<Vec<String>> {
+        Ok(self
+            .features
+            .get(feature_key(b'O', id))?
+            .map(|v| decode("trust_features", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
     /// The latest receipt for message `id`.
     pub fn receipt(&self, id: &[u8; 16]) -> Result<Option<ReceiptRecord>> {
         self.receipts
@@ -326,6 +366,12 @@ impl TrustStore {
             .map(|v| decode("trust_receipts", &v))
             .transpose()
     }
+}
+
+fn feature_key(which: u8, id: &[u8; 16]) -> [u8; 17] {
+    let mut k = [which; 17];
+    k[1..].copy_from_slice(id);
+    k
 }
 
 #[cfg(test)]

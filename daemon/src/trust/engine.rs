@@ -14,7 +14,10 @@
 use super::envelope::{Envelope, Header, Kind, MAX_HOPS};
 use super::invite::Invite;
 use super::keys::{Identity, KeyId, PeerId, PublicKeys};
-use super::payload::{InviteAcceptBody, KeyUpdateBody, MessageBody, ReceiptBody, ReceiptStatus};
+use super::payload::{
+    HelloBody, InviteAcceptBody, KeyUpdateBody, MessageBody, ReceiptBody, ReceiptStatus,
+    FEATURE_RECEIPT_IDS,
+};
 use super::seal::{self, Draft};
 use super::{b64, hex, unb64, unhex, Refusal};
 use crate::store::trust::{Friend, InviteRecord, PendingKey, ReceiptRecord, Seen, TrustStore};
@@ -75,6 +78,13 @@ pub enum Opened {
     Held {
         /// Friend name.
         friend: String,
+    },
+    /// A friend's hello: the features its build reads (now recorded).
+    Hello {
+        /// Friend name.
+        friend: String,
+        /// The features it named.
+        features: Vec<String>,
     },
     /// An invite accept: the accepter is now a friend.
     FriendAdded {
@@ -324,6 +334,64 @@ impl Trust {
             .ok_or_else(|| TrustError::Local("a receipt answers at least one message".into()))?
             .to_bytes();
         self.draft_to(&self.identity(), &f, Kind::Receipt, &body)
+    }
+
+    /// The receipts from us to friend `name` answering `ids` (hex, distinct) with one status:
+    /// batched receipts of up to [`MAX_RECEIPT_IDS`](super::payload::MAX_RECEIPT_IDS) ids
+    /// when the friend's hello said it reads them, else one receipt per id (the form every
+    /// build reads).
+    pub fn answer_batch(
+        &self,
+        name: &str,
+        ids: &[String],
+        status: ReceiptStatus,
+        reason: Option<&str>,
+    ) -> R<Vec<Outgoing>> {
+        let per = if self.reads_batches(name)? {
+            super::payload::MAX_RECEIPT_IDS
+        } else {
+            1
+        };
+        ids.chunks(per)
+            .map(|chunk| self.answer_many(name, chunk, status, reason))
+            .collect()
+    }
+
+    /// Whether friend `name`'s hello said it reads batched receipts.
+    pub fn reads_batches(&self, name: &str) -> R<bool> {
+        Ok(self
+            .features(name)?
+            .is_some_and(|f| f.has(FEATURE_RECEIPT_IDS)))
+    }
+
+    /// The features friend `name`'s hello named; `None` before its first hello.
+    pub fn features(&self, name: &str) -> R<Option<HelloBody>> {
+        let f = self
+            .store
+            .friend(name)?
+            .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
+        let id = unhex::<16>(&f.id).ok_or_else(|| TrustError::Local("corrupt friend id".into()))?;
+        Ok(self
+            .store
+            .features(&id)?
+            .map(|features| HelloBody { features }))
+    }
+
+    /// Our hello to friend `name`, unless one naming the same features was queued for it
+    /// before; recorded as queued.
+    pub fn hello(&self, name: &str) -> R<Option<Outgoing>> {
+        let f = self
+            .store
+            .friend(name)?
+            .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
+        let id = unhex::<16>(&f.id).ok_or_else(|| TrustError::Local("corrupt friend id".into()))?;
+        let ours = HelloBody::ours();
+        if self.store.told(&id)? == ours.features {
+            return Ok(None);
+        }
+        let out = self.draft_to(&self.identity(), &f, Kind::Hello, &ours.to_bytes())?;
+        self.store.set_told(&id, &ours.features)?;
+        Ok(Some(out))
     }
 
     fn receipt(
@@ -624,6 +692,14 @@ impl Trust {
                 epoch: friend.epoch,
                 released: Vec::new(),
             }),
+            Kind::Hello => {
+                let hello = HelloBody::parse(&plain)?;
+                self.store.put_features(&h.sender.0, &hello.features)?;
+                Ok(Opened::Hello {
+                    friend: friend.name,
+                    features: hello.features,
+                })
+            }
             Kind::InviteAccept => Err(Refusal::BadPayload.into()),
         }
     }

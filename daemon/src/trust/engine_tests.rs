@@ -185,6 +185,65 @@ async fn one_batched_receipt_answers_many_messages() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Receipts are batched to a friend only once its hello said it reads them; before that (as
+/// to a build from before batched receipts, which sends no hello) each id gets its own.
+#[tokio::test]
+async fn receipts_are_batched_only_for_a_friend_whose_hello_names_them() -> anyhow::Result<()> {
+    use super::payload::{ReceiptStatus, FEATURE_RECEIPT_IDS};
+    let (a, b) = (peer()?, peer()?);
+    befriend(&a, &b)?;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let m = b.trust.seal_message("alice", &format!("m{i}"))?;
+        assert!(matches!(a.trust.open(&m.text)?, Opened::Message { .. }));
+        ids.push(m.id);
+    }
+    assert!(!a.trust.reads_batches("bob")?, "no hello from B yet");
+    let singles = a
+        .trust
+        .answer_batch("bob", &ids, ReceiptStatus::Stored, None)?;
+    assert_eq!(singles.len(), 3, "one receipt per id before B's hello");
+    for (r, id) in singles.iter().zip(&ids) {
+        let Opened::Receipt { for_ids, .. } = b.trust.open(&r.text)? else {
+            anyhow::bail!("not a receipt");
+        };
+        assert_eq!(for_ids, std::slice::from_ref(id));
+    }
+    // B greets A once: a second hello for the same features is not made.
+    let hello = b
+        .trust
+        .hello("alice")?
+        .ok_or_else(|| anyhow::anyhow!("no hello"))?;
+    assert!(b.trust.hello("alice")?.is_none(), "told once");
+    let Opened::Hello { friend, features } = a.trust.open(&hello.text)? else {
+        anyhow::bail!("not a hello");
+    };
+    assert_eq!(friend, "bob");
+    assert!(features.iter().any(|f| f == FEATURE_RECEIPT_IDS));
+    assert!(a.trust.reads_batches("bob")?);
+    // The same hello again is a replayed envelope only in the sense of a duplicate: harmless.
+    assert!(a.trust.open(&hello.text).is_ok());
+    let batched = a
+        .trust
+        .answer_batch("bob", &ids, ReceiptStatus::Delivered, None)?;
+    assert_eq!(
+        batched.len(),
+        1,
+        "one receipt for all once B said it reads them"
+    );
+    let Opened::Receipt { for_ids, .. } = b.trust.open(&batched[0].text)? else {
+        anyhow::bail!("not a receipt");
+    };
+    assert_eq!(for_ids, ids);
+    // Removing the friend forgets both what it said and what it was told.
+    assert!(a.trust.store().remove_friend("bob")?);
+    let bob = super::unhex::<16>(&b.trust.identity().id.to_string())
+        .ok_or_else(|| anyhow::anyhow!("id"))?;
+    assert_eq!(a.trust.store().features(&bob)?, None);
+    assert!(a.trust.store().told(&bob)?.is_empty());
+    Ok(())
+}
+
 #[tokio::test]
 async fn unsigned_key_change_is_held_until_accepted() -> anyhow::Result<()> {
     let (a, b) = (peer()?, peer()?);

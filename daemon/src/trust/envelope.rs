@@ -7,7 +7,7 @@
 //! ```text
 //! off  len  field
 //!   0    1  version            1
-//!   1    1  kind               1 message, 2 receipt, 3 key update, 4 invite accept
+//!   1    1  kind               1 message, 2 receipt, 3 key update, 4 invite accept, 5 hello
 //!   2    1  hops               set by the sender (0); refused above MAX_HOPS
 //!   3    1  flags              0 (any other value is refused)
 //!   4   16  sender id
@@ -59,6 +59,8 @@ pub enum Kind {
     KeyUpdate = 3,
     /// The answer to an invite: the accepter's keys and proof of the invite secret.
     InviteAccept = 4,
+    /// The features the sender's build reads (see [`super::payload::HelloBody`]).
+    Hello = 5,
 }
 
 impl Kind {
@@ -69,6 +71,7 @@ impl Kind {
             2 => Kind::Receipt,
             3 => Kind::KeyUpdate,
             4 => Kind::InviteAccept,
+            5 => Kind::Hello,
             _ => return None,
         })
     }
@@ -80,6 +83,7 @@ impl Kind {
             Kind::Receipt => "receipt",
             Kind::KeyUpdate => "key_update",
             Kind::InviteAccept => "invite_accept",
+            Kind::Hello => "hello",
         }
     }
 }

@@ -14,9 +14,13 @@
 //!   `"clawlink-key-update-v1\0" || sender id || new sign || new seal || epoch (u32 BE)`;
 //! - invite accept: `{"invite": HEX32, "sign": B64, "seal": B64, "epoch": N, "proof": B64,
 //!   "name": STRING, "addresses": [STRING]}`: the accepter's keys, the proof of the invite
-//!   secret (see [`super::invite`]), the name it suggests for itself and where it can be reached.
+//!   secret (see [`super::invite`]), the name it suggests for itself and where it can be reached;
+//! - hello: `{"features": [STRING]}`: what the sender's build reads beyond version 1 as first
+//!   written (see [`HelloBody`]); at most [`MAX_FEATURES`] names of 1 to [`MAX_FEATURE`] bytes
+//!   of `a-z`, `0-9` and `-`, none twice. A name this build does not know is kept and ignored.
 //!
-//! Unknown fields are refused, so that two implementations never silently disagree.
+//! Unknown fields are refused, so that two implementations never silently disagree; what a
+//! build may add without breaking an older friend is announced in a hello instead.
 
 use super::keys::{PeerId, PublicKeys};
 use super::{b64, unb64, unhex, Refusal};
@@ -35,6 +39,15 @@ pub const MAX_NAME: usize = 64;
 /// Most message ids one receipt answers (`for` plus `ids`). 256 ids are about 9 KiB of JSON,
 /// well under the envelope's 48 KiB ciphertext cap.
 pub const MAX_RECEIPT_IDS: usize = 256;
+
+/// Most feature names in a hello.
+pub const MAX_FEATURES: usize = 16;
+/// Longest feature name.
+pub const MAX_FEATURE: usize = 64;
+/// The feature of a build that reads batched receipts (`ids`).
+pub const FEATURE_RECEIPT_IDS: &str = "receipt-ids";
+/// The features this build announces.
+pub const FEATURES: &[&str] = &[FEATURE_RECEIPT_IDS];
 
 const ENDORSE_CONTEXT: &[u8] = b"clawlink-key-update-v1\0";
 
@@ -172,6 +185,58 @@ impl ReceiptBody {
     /// Every message id it answers: `for`, then `ids`.
     pub fn all_ids(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.for_id.as_str()).chain(self.ids.iter().flatten().map(String::as_str))
+    }
+
+    /// The JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        to_json(self)
+    }
+}
+
+/// A hello: the features the sender's build reads.
+///
+/// Version 1 refuses unknown fields, kinds and flags, so a build cannot add to the format
+/// without an older friend refusing it. A hello tells a friend what may be sent to its sender:
+/// until a friend's hello names a feature, nothing that needs it is sent to that friend. An
+/// older build refuses the hello itself (`unknown_kind`) and so never learns of, or receives,
+/// anything newer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelloBody {
+    /// Feature names.
+    pub features: Vec<String>,
+}
+
+impl HelloBody {
+    /// This build's hello.
+    pub fn ours() -> HelloBody {
+        HelloBody {
+            features: FEATURES.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    /// Parses and checks a hello: at most [`MAX_FEATURES`] distinct names of 1 to
+    /// [`MAX_FEATURE`] bytes of `a-z`, `0-9`, `-`.
+    pub fn parse(bytes: &[u8]) -> Result<HelloBody, Refusal> {
+        let h: HelloBody = parse(bytes)?;
+        if h.features.len() > MAX_FEATURES {
+            return Err(Refusal::BadPayload);
+        }
+        let mut seen = std::collections::HashSet::with_capacity(h.features.len());
+        for f in &h.features {
+            let ok = (1..=MAX_FEATURE).contains(&f.len())
+                && f.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok || !seen.insert(f.as_str()) {
+                return Err(Refusal::BadPayload);
+            }
+        }
+        Ok(h)
+    }
+
+    /// Whether it names `feature`.
+    pub fn has(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
     }
 
     /// The JSON bytes.
@@ -403,5 +468,38 @@ mod tests {
         assert!(!body.endorsed_by(&id, &old.public(), &old.public()));
         let unsigned = KeyUpdateBody::new(&id, &new.public(), 1, None);
         assert!(!unsigned.endorsed_by(&id, &new.public(), &old.public()));
+    }
+
+    #[test]
+    fn hellos_parse_strictly_and_keep_unknown_features() -> Result<(), Refusal> {
+        let ours = HelloBody::ours();
+        assert!(ours.has(FEATURE_RECEIPT_IDS));
+        assert_eq!(HelloBody::parse(&ours.to_bytes())?, ours);
+        // A feature this build does not know is kept (and ignored by whoever reads it).
+        let later = HelloBody::parse(br#"{"features":["receipt-ids","zstd-2"]}"#)?;
+        assert!(later.has("zstd-2") && later.has(FEATURE_RECEIPT_IDS));
+        assert!(!HelloBody::parse(br#"{"features":[]}"#)?.has(FEATURE_RECEIPT_IDS));
+        let too_many: Vec<String> = (0..=MAX_FEATURES).map(|n| format!("f{n}")).collect();
+        let long = "a".repeat(MAX_FEATURE + 1);
+        for bad in [
+            br#"{}"#.to_vec(),
+            br#"{"features":null}"#.to_vec(),
+            br#"{"features":["a"],"more":1}"#.to_vec(),
+            br#"{"features":[""]}"#.to_vec(),
+            br#"{"features":["Receipt-Ids"]}"#.to_vec(),
+            br#"{"features":["a b"]}"#.to_vec(),
+            br#"{"features":["a","a"]}"#.to_vec(),
+            br#"{"features":[1]}"#.to_vec(),
+            serde_json::to_vec(&serde_json::json!({ "features": too_many })).unwrap_or_default(),
+            serde_json::to_vec(&serde_json::json!({ "features": [long] })).unwrap_or_default(),
+        ] {
+            assert_eq!(
+                HelloBody::parse(&bad),
+                Err(Refusal::BadPayload),
+                "{}",
+                String::from_utf8_lossy(&bad)
+            );
+        }
+        Ok(())
     }
 }

@@ -108,6 +108,8 @@ fn view(trust: &Trust, f: &crate::store::trust::Friend) -> FriendView {
         held: crate::trust::unhex::<16>(&f.id)
             .map(|id| trust.store().held_count(&id) as u64)
             .unwrap_or(0),
+        features: crate::trust::unhex::<16>(&f.id)
+            .and_then(|id| trust.store().features(&id).ok().flatten()),
     }
 }
 
