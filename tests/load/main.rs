@@ -25,6 +25,7 @@
 //! traffic for an hour by default and samples RSS, fds and CPU of each over time.
 
 mod a2a;
+mod compat;
 mod friends;
 mod gateway;
 mod hostile;
@@ -94,6 +95,8 @@ enum Scenario {
     },
     /// Slowloris on the webhook, brute force on the relay: latency of legitimate requests, RSS.
     Hostile(hostile::Args),
+    /// Friends across builds: this daemon beside another release's, sealed messages each way.
+    Compat(compat::Args),
 }
 
 fn main() {
@@ -118,5 +121,6 @@ fn main() {
         Scenario::PolicyIngest(a) => policy::ingest(a),
         Scenario::PolicyDeliver { messages } => policy::deliver_latency(messages),
         Scenario::Hostile(a) => hostile::run(a),
+        Scenario::Compat(a) => compat::run(a),
     }
 }

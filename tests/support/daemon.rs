@@ -22,6 +22,9 @@ pub struct Daemon {
     pub listen_arg: String,
     /// Extra environment for the daemon (applied after the defaults, e.g. `RUST_LOG=trace`).
     pub env: Vec<(String, String)>,
+    /// Another `clawlinkd` to run instead of this workspace's (another build, for the
+    /// cross-version check); `None`: [`bin`]`("clawlinkd")`.
+    pub daemon_bin: Option<PathBuf>,
     /// The process, while running.
     pub proc: Option<Proc>,
     starts: u32,
@@ -46,6 +49,7 @@ impl Daemon {
             listen: ANY_PORT.parse().expect("loopback"),
             listen_arg: ANY_PORT.to_string(),
             env: Vec::new(),
+            daemon_bin: None,
             dir,
             proc: None,
             starts: 0,
@@ -66,7 +70,7 @@ impl Daemon {
 
     /// The command line used to start this daemon.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(bin("clawlinkd"));
+        let mut cmd = Command::new(self.daemon_bin.clone().unwrap_or_else(|| bin("clawlinkd")));
         cmd.arg("--data-dir").arg(&self.data_dir);
         cmd.arg("--socket").arg(&self.socket);
         cmd.arg("--config").arg(&self.config);

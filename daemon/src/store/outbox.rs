@@ -193,6 +193,14 @@ impl<P: Serialize + DeserializeOwned> Outbox<P> {
         self.db.durable().await
     }
 
+    /// Asks for a flush of every earlier write now; await the result to know it is on disk
+    /// (see [`Db::flush_ticket`]).
+    pub fn flush_ticket(
+        &self,
+    ) -> Result<impl std::future::Future<Output = Result<()>> + Send + use<P>> {
+        self.db.flush_ticket()
+    }
+
     /// Writes a record (durable at the next flush).
     pub fn put(&self, r: &OutboxRecord<P>) -> Result<()> {
         self.tree.insert(r.seq.to_be_bytes(), encode(r)?)?;

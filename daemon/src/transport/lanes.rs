@@ -432,8 +432,11 @@ impl Outbound {
         if let Some(e) = &error {
             record.last_error = Some(e.to_string());
         }
-        // The outcome is announced before it is fsynced: the waiting `send` answers one fsync
-        // sooner. A crash in between only means a redelivery with the same idempotency key.
+        // The outcome is announced before it is fsynced, and the lane goes on to its next
+        // record while the flush runs: a lane's pace is its peer's round trip, not that plus
+        // our fsync. A crash before the flush only means the record is still `queued` on
+        // disk, so it is delivered again with the same idempotency key, which the peer
+        // de-duplicates; nothing is lost either way.
         if let Err(e) = self.inner.store.put(record) {
             tracing::warn!(error = %e, id = %record.id, "could not record the outcome; it will be retried after a restart");
         }
@@ -444,8 +447,18 @@ impl Outbound {
             attempts: record.attempts,
             error,
         });
-        if let Err(e) = self.inner.store.durable().await {
-            tracing::warn!(error = %e, id = %record.id, "could not flush the outcome; it will be retried after a restart");
+        match self.inner.store.flush_ticket() {
+            Ok(flushed) => {
+                let id = record.id.clone();
+                self.inner.tracker.spawn(async move {
+                    if let Err(e) = flushed.await {
+                        tracing::warn!(error = %e, %id, "could not flush the outcome; it will be retried after a restart");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, id = %record.id, "could not flush the outcome; it will be retried after a restart")
+            }
         }
     }
 }
