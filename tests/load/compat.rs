@@ -11,6 +11,10 @@
 //! - neither side refused a receipt as `bad_payload` (a batched receipt sent to a build that
 //!   does not read them).
 //!
+//! Then the other daemon is restarted on this build, with its data (an upgrade): both sides
+//! must show each other's hello, and `--messages` more from it must be confirmed through
+//! batched receipts (fewer receipt envelopes than messages).
+//!
 //! Shown: what each side's `friend list` says of the other's features, the receipt envelopes
 //! and message ids this build queued (one per message towards a build that sent no hello), and
 //! the other build's refusal counts (a build from before hellos refuses ours as
@@ -19,7 +23,7 @@
 //! Command: `./target/release/clawlink-load compat --other PATH/TO/OTHER/clawlinkd`.
 
 use crate::stats::table;
-use clawlink_tests::friends::befriend;
+use clawlink_tests::friends::{befriend, hellos_exchanged};
 use clawlink_tests::relay::{register_daemon, RelayServer};
 use clawlink_tests::{wait_for, Daemon};
 use serde_json::Value;
@@ -176,6 +180,25 @@ fn one(args: &Args, this_invites: bool) {
                 .collect()
         })
         .unwrap_or_default();
+    let views = (features(&ours, "other"), features(&other, "ours"));
+    // The other daemon upgraded to this build, on the same data: at start it greets its
+    // friends; this build answers its first hello with ours again (the one it sent before was
+    // refused), so from then on both batch their receipts to each other.
+    let mine_before = trust_row(&ours);
+    assert!(other.stop(), "the other build stops cleanly");
+    other.daemon_bin = None;
+    other.spawn();
+    hellos_exchanged(&ours, "other", &other, "ours");
+    let after = burst(&other, "ours", "after-upgrade", n);
+    all_stored(&other, &after, "messages after the upgrade stored");
+    inbox_once(&ours, "after-upgrade", n);
+    let mine_after = trust_row(&ours);
+    let delta = |k: &str| counter(&mine_after, k) - counter(&mine_before, k);
+    let (receipts, ids) = (delta("receipts_queued"), delta("receipt_ids_queued"));
+    assert!(
+        ids >= n as u64 && receipts < n as u64,
+        "after the upgrade, {receipts} receipts for {ids} ids"
+    );
     table(
         &format!(
             "{} invites; {n} sealed messages each way, all stored and confirmed",
@@ -186,8 +209,8 @@ fn one(args: &Args, this_invites: bool) {
             }
         ),
         &[
-            ("this build's view of the other", features(&ours, "other")),
-            ("the other's view of this build", features(&other, "ours")),
+            ("this build's view of the other", views.0),
+            ("the other's view of this build", views.1),
             (
                 "receipt envelopes this build queued / message ids in them",
                 format!(
@@ -195,6 +218,10 @@ fn one(args: &Args, this_invites: bool) {
                     counter(&mine, "receipts_queued"),
                     counter(&mine, "receipt_ids_queued")
                 ),
+            ),
+            (
+                "after the other daemon runs this build: receipt envelopes / ids this build queued for its messages",
+                format!("{receipts} / {ids}"),
             ),
             (
                 "the other build's refusals",

@@ -99,7 +99,7 @@ pub fn start(ctx: &Context) -> anyhow::Result<Arc<Friends>> {
     // An accepted invite the inviter has not confirmed waits: it may not have pinned us yet.
     for f in friends.trust.store().friends()? {
         if f.confirmed && f.pending.is_none() {
-            if let Some(r) = friends.hello(&f.name) {
+            if let Some(r) = friends.hello(&f.name, false) {
                 friends.send(r);
             }
         }
@@ -167,9 +167,9 @@ impl Friends {
     }
 
     /// Our hello to friend `name` as a reply to queue, unless that friend was told this
-    /// build's features before (see [`crate::trust::payload::HelloBody`]).
-    pub fn hello(&self, name: &str) -> Option<Reply> {
-        match self.trust.hello(name) {
+    /// build's features before and not `again` (see [`crate::trust::payload::HelloBody`]).
+    pub fn hello(&self, name: &str, again: bool) -> Option<Reply> {
+        match self.trust.hello(name, again) {
             Ok(o) => o.map(|o| Reply::Sealed(o, "hello")),
             Err(e) => {
                 tracing::debug!(error = %e, friend = %name, "no hello queued");

@@ -174,16 +174,22 @@ async fn one(
         Ok(Opened::FriendAdded { friend, receipt }) => {
             tracing::info!(%friend, via, "friend added by invite accept");
             // After the receipt that confirms the friendship: what this build reads.
-            let later = friends.hello(&friend).into_iter().collect();
+            let later = friends.hello(&friend, false).into_iter().collect();
             Handled {
                 later,
                 ..handled("friend_added", Some(friend), None, receipt)
             }
         }
-        Ok(Opened::Hello { friend, features }) => {
+        Ok(Opened::Hello {
+            friend,
+            features,
+            first,
+        }) => {
             tracing::info!(%friend, features = %features.join(","), "friend's hello: the features its build reads");
             // A friend that greets us has pinned us: it is told ours, unless it was already.
-            let later = friends.hello(&friend).into_iter().collect();
+            // Its first hello gets ours again: a build from before hellos refused the one we
+            // sent it, and this friend may be that build, upgraded since.
+            let later = friends.hello(&friend, first).into_iter().collect();
             Handled {
                 later,
                 ..handled("hello", Some(friend), Some(features.join(",")), None)

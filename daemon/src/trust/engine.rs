@@ -85,6 +85,9 @@ pub enum Opened {
         friend: String,
         /// The features it named.
         features: Vec<String>,
+        /// Whether it is the first hello from this friend: its build may have refused ours
+        /// before (a build from before hellos, upgraded since), so ours is due again.
+        first: bool,
     },
     /// An invite accept: the accepter is now a friend.
     FriendAdded {
@@ -378,15 +381,15 @@ impl Trust {
     }
 
     /// Our hello to friend `name`, unless one naming the same features was queued for it
-    /// before; recorded as queued.
-    pub fn hello(&self, name: &str) -> R<Option<Outgoing>> {
+    /// before (`again`: whether or not); recorded as queued.
+    pub fn hello(&self, name: &str, again: bool) -> R<Option<Outgoing>> {
         let f = self
             .store
             .friend(name)?
             .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
         let id = unhex::<16>(&f.id).ok_or_else(|| TrustError::Local("corrupt friend id".into()))?;
         let ours = HelloBody::ours();
-        if self.store.told(&id)? == ours.features {
+        if !again && self.store.told(&id)? == ours.features {
             return Ok(None);
         }
         let out = self.draft_to(&self.identity(), &f, Kind::Hello, &ours.to_bytes())?;
@@ -694,10 +697,12 @@ impl Trust {
             }),
             Kind::Hello => {
                 let hello = HelloBody::parse(&plain)?;
+                let first = self.store.features(&h.sender.0)?.is_none();
                 self.store.put_features(&h.sender.0, &hello.features)?;
                 Ok(Opened::Hello {
                     friend: friend.name,
                     features: hello.features,
+                    first,
                 })
             }
             Kind::InviteAccept => Err(Refusal::BadPayload.into()),

@@ -212,17 +212,30 @@ async fn receipts_are_batched_only_for_a_friend_whose_hello_names_them() -> anyh
     // B greets A once: a second hello for the same features is not made.
     let hello = b
         .trust
-        .hello("alice")?
+        .hello("alice", false)?
         .ok_or_else(|| anyhow::anyhow!("no hello"))?;
-    assert!(b.trust.hello("alice")?.is_none(), "told once");
-    let Opened::Hello { friend, features } = a.trust.open(&hello.text)? else {
+    assert!(b.trust.hello("alice", false)?.is_none(), "told once");
+    assert!(
+        b.trust.hello("alice", true)?.is_some(),
+        "unless asked again"
+    );
+    let Opened::Hello {
+        friend,
+        features,
+        first,
+    } = a.trust.open(&hello.text)?
+    else {
         anyhow::bail!("not a hello");
     };
     assert_eq!(friend, "bob");
+    assert!(first, "B's first hello");
     assert!(features.iter().any(|f| f == FEATURE_RECEIPT_IDS));
     assert!(a.trust.reads_batches("bob")?);
-    // The same hello again is a replayed envelope only in the sense of a duplicate: harmless.
-    assert!(a.trust.open(&hello.text).is_ok());
+    // The same hello again (a copy over another path) changes nothing and is not a first.
+    assert!(matches!(
+        a.trust.open(&hello.text)?,
+        Opened::Hello { first: false, .. }
+    ));
     let batched = a
         .trust
         .answer_batch("bob", &ids, ReceiptStatus::Delivered, None)?;
