@@ -1,4 +1,5 @@
-//! Receipt and hello payloads (and the other decrypted payloads): never a panic; bounded when accepted.
+//! Receipt and hello payloads (and the other decrypted payloads): never a panic; bounded when
+//! accepted.
 #![no_main]
 use clawlinkd::trust::payload::{
     HelloBody, InviteAcceptBody, KeyUpdateBody, ReceiptBody, MAX_FEATURE, MAX_FEATURES,

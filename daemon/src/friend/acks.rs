@@ -16,7 +16,8 @@
 //!
 //! Only a friend whose hello named `receipt-ids` gets batched receipts: builds from before
 //! them refuse a receipt with `ids`, and never send a hello. Every other friend gets one
-//! receipt per id of the group, as before ([`Trust::answer_batch`](crate::trust::Trust::answer_batch)).
+//! receipt per id of the group, as before
+//! ([`Trust::answer_batch`](crate::trust::Trust::answer_batch)).
 //!
 //! The task hands the receipts to the outbox one after the other (each is stored durably
 //! there), so while one is being written the next burst gathers: under load the window is

@@ -13,8 +13,9 @@
 //!   preference order, falling back to the next when one is down or refuses;
 //! - **in** ([`open`]): any inbound path hands a `cle1:` text to the [`Opener`] hook of the
 //!   ingest, which opens it and queues the signed receipt back, batched with the other
-//!   receipts for that friend ([`acks`]) when its hello said it reads them; [`direct`] serves `POST /envelope` for friends that
-//!   reach this daemon directly; `friend open` takes one received by any other means.
+//!   receipts for that friend ([`acks`]) when its hello said it reads them; [`direct`] serves
+//!   `POST /envelope` for friends that reach this daemon directly; `friend open` takes one
+//!   received by any other means.
 
 pub mod acks;
 pub mod direct;

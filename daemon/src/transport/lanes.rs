@@ -435,8 +435,9 @@ impl Outbound {
         // The outcome is announced before it is fsynced, and the lane goes on to its next
         // record while the flush runs: a lane's pace is its peer's round trip, not that plus
         // our fsync. A crash before the flush only means the record is still `queued` on
-        // disk, so it is delivered again with the same idempotency key, which the peer
-        // de-duplicates; nothing is lost either way.
+        // disk, so it is delivered again with the same idempotency key: our relay, gateways
+        // and friends store it once (a seed relay, which has no such key, may show it twice,
+        // as it could before in the shorter window). Nothing is lost either way.
         if let Err(e) = self.inner.store.put(record) {
             tracing::warn!(error = %e, id = %record.id, "could not record the outcome; it will be retried after a restart");
         }
