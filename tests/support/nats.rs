@@ -8,7 +8,7 @@
 //! again on new ones. Ready means every node's `/healthz` answers 200, which nats-server does
 //! only once JetStream has a meta leader.
 
-use crate::{recently_free_port, wait_for, Proc};
+use crate::{recently_free_port, Proc};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -57,6 +57,9 @@ impl Ports {
     }
 }
 
+/// How long a started cluster may take to report JetStream healthy on every node.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(120);
+
 /// A JetStream cluster of nodes, each killed when the cluster is dropped.
 pub struct NatsCluster {
     /// Temp dir with each node's config, store and log.
@@ -83,8 +86,11 @@ impl NatsCluster {
             for i in 0..n {
                 c.spawn(i);
             }
-            let dead: Vec<usize> = (0..n).filter(|&i| !c.wait_listening(i)).collect();
-            if dead.is_empty() {
+            // A node exits when one of its ports was taken between picking and binding: it
+            // may answer on its monitoring port first and fail on its route port after, so
+            // an exit while waiting for health counts too.
+            let listening = (0..n).all(|i| c.wait_listening(i));
+            if listening && c.healthy_or_exited() {
                 break;
             }
             assert!(
@@ -92,14 +98,40 @@ impl NatsCluster {
                 "NATS nodes could not bind free ports:\n{}",
                 c.logs()
             );
-            // A port was taken between picking and binding: new ports for everyone.
+            // New ports for everyone, and a fresh store (a half-formed cluster's is useless).
             for i in 0..n {
                 crate::kill9_slot(&mut c.procs[i]);
+                let _ = std::fs::remove_dir_all(c.dir.path().join(format!("n{i}")));
             }
             c.ports = (0..n).map(|_| Ports::pick()).collect();
         }
-        c.wait_ready();
         c
+    }
+
+    /// Waits until every node reports JetStream healthy: true; false as soon as a node has
+    /// exited. Panics with the nodes' logs if they all run but are not healthy within
+    /// [`HEALTHY_WITHIN`] (generous: a loaded test machine starts several clusters at once).
+    fn healthy_or_exited(&mut self) -> bool {
+        let http = client();
+        let start = std::time::Instant::now();
+        for i in 0..self.ports.len() {
+            let url = format!("http://127.0.0.1:{}/healthz", self.ports[i].monitor);
+            loop {
+                if !self.procs[i].as_mut().is_some_and(Proc::running) {
+                    return false;
+                }
+                if http.get(&url).send().is_ok_and(|r| r.status().is_success()) {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < HEALTHY_WITHIN,
+                    "timed out after {HEALTHY_WITHIN:?} waiting for NATS JetStream /healthz on node {i}:\n{}",
+                    self.logs()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        true
     }
 
     fn config(&self, i: usize) -> String {
@@ -152,7 +184,8 @@ impl NatsCluster {
         false
     }
 
-    /// Waits until every running node reports JetStream healthy.
+    /// Waits until every running node reports JetStream healthy (panics with the nodes' logs
+    /// after [`HEALTHY_WITHIN`]).
     pub fn wait_ready(&mut self) {
         let http = client();
         for i in 0..self.ports.len() {
@@ -160,13 +193,18 @@ impl NatsCluster {
                 continue;
             }
             let url = format!("http://127.0.0.1:{}/healthz", self.ports[i].monitor);
-            wait_for("NATS JetStream /healthz", Duration::from_secs(60), || {
-                http.get(&url)
-                    .send()
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            });
+            crate::wait_explained(
+                "NATS JetStream /healthz",
+                HEALTHY_WITHIN,
+                || {
+                    http.get(&url)
+                        .send()
+                        .ok()
+                        .filter(|r| r.status().is_success())
+                        .map(|_| ())
+                },
+                || self.logs(),
+            );
         }
     }
 
