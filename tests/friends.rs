@@ -302,11 +302,8 @@ fn friends_in_a_nexus_session_talk_sealed_and_the_server_stores_only_ciphertext(
 
 /// `d`'s `trust` row counter `key` (0 when absent).
 fn trust_counter(d: &Daemon, key: &str) -> u64 {
-    let st = d.ctl_json(&["status"]);
-    st["connections"]
-        .as_array()
-        .and_then(|r| r.iter().find(|c| c["kind"] == "trust"))
-        .and_then(|row| row["info"][key].as_str())
+    clawlink_tests::friends::trust_row(d)["info"][key]
+        .as_str()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }

@@ -23,7 +23,7 @@
 //! Command: `./target/release/clawlink-load compat --other PATH/TO/OTHER/clawlinkd`.
 
 use crate::stats::table;
-use clawlink_tests::friends::{befriend, hellos_exchanged};
+use clawlink_tests::friends::{befriend, friend_when, hellos_exchanged, trust_row};
 use clawlink_tests::relay::{register_daemon, RelayServer};
 use clawlink_tests::{wait_for, Daemon};
 use serde_json::Value;
@@ -41,15 +41,6 @@ pub struct Args {
     messages: usize,
 }
 
-/// The `trust` row of `d`'s status.
-fn trust_row(d: &Daemon) -> Value {
-    let st = d.ctl_json(&["status"]);
-    st["connections"]
-        .as_array()
-        .and_then(|r| r.iter().find(|c| c["kind"] == "trust").cloned())
-        .unwrap_or_default()
-}
-
 fn counter(row: &Value, key: &str) -> u64 {
     row["info"][key]
         .as_str()
@@ -59,12 +50,7 @@ fn counter(row: &Value, key: &str) -> u64 {
 
 /// What `d`'s friend list says of `name`'s features.
 fn features(d: &Daemon, name: &str) -> String {
-    let list = d.ctl_json(&["friend", "list"]);
-    let f = list
-        .as_array()
-        .and_then(|l| l.iter().find(|f| f["name"] == name).cloned())
-        .unwrap_or_default();
-    match f["features"].as_array() {
+    match friend_when(d, name, |_| true)["features"].as_array() {
         Some(l) => format!(
             "[{}]",
             l.iter()

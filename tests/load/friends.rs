@@ -34,11 +34,7 @@ pub struct Args {
 
 /// `d`'s `trust` row counter `key`, if its build counts it.
 fn trust_counter(d: &Daemon, key: &str) -> Option<u64> {
-    let st = d.ctl_json(&["status"]);
-    st["connections"]
-        .as_array()?
-        .iter()
-        .find(|c| c["kind"] == "trust")?["info"][key]
+    clawlink_tests::friends::trust_row(d)["info"][key]
         .as_str()?
         .parse()
         .ok()

@@ -55,3 +55,12 @@ pub fn hellos_exchanged(a: &Daemon, b_name: &str, b: &Daemon, a_name: &str) {
     friend_when(a, b_name, reads_batches);
     friend_when(b, a_name, reads_batches);
 }
+
+/// The `trust` row of `d`'s `status` (identity, refusal and receipt counters); `null` if none.
+pub fn trust_row(d: &Daemon) -> Value {
+    let st = d.ctl_json(&["status"]);
+    st["connections"]
+        .as_array()
+        .and_then(|r| r.iter().find(|c| c["kind"] == "trust").cloned())
+        .unwrap_or_default()
+}

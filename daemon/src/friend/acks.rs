@@ -298,10 +298,11 @@ impl Queue<'_> {
             .answer_batch(&b.friend, &ids, b.status, b.reason.as_deref())
         {
             Ok(receipts) => {
-                let per = ids.len().div_ceil(receipts.len().max(1)) as u64;
-                for o in receipts {
+                for (o, n) in receipts {
                     if self.sealed(&o, "receipt").await {
-                        self.friends.receipt_ids.fetch_add(per, Ordering::Relaxed);
+                        self.friends
+                            .receipt_ids
+                            .fetch_add(n as u64, Ordering::Relaxed);
                     }
                 }
             }

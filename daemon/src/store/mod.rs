@@ -230,6 +230,13 @@ impl Db {
         self.flush_ticket()?.await
     }
 
+    /// Asks for a flush of everything written before this call without waiting for it. Its
+    /// failure is logged and breaks the store, as every flush's does.
+    pub fn flush_soon(&self) -> Result<()> {
+        // The request is queued before `flush_ticket` returns; the answer is not needed.
+        self.flush_ticket().map(drop)
+    }
+
     /// Asks for a flush covering everything written before this call, now, and returns what
     /// to await for its outcome. Unlike [`Db::durable`], the request is queued before the
     /// first poll, so a writer can go on with its next batch while this one is flushed.

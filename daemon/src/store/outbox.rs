@@ -193,12 +193,10 @@ impl<P: Serialize + DeserializeOwned> Outbox<P> {
         self.db.durable().await
     }
 
-    /// Asks for a flush of every earlier write now; await the result to know it is on disk
-    /// (see [`Db::flush_ticket`]).
-    pub fn flush_ticket(
-        &self,
-    ) -> Result<impl std::future::Future<Output = Result<()>> + Send + use<P>> {
-        self.db.flush_ticket()
+    /// Asks for a flush of every earlier write without waiting for it (see
+    /// [`Db::flush_soon`]).
+    pub fn flush_soon(&self) -> Result<()> {
+        self.db.flush_soon()
     }
 
     /// Writes a record (durable at the next flush).

@@ -448,18 +448,9 @@ impl Outbound {
             attempts: record.attempts,
             error,
         });
-        match self.inner.store.flush_ticket() {
-            Ok(flushed) => {
-                let id = record.id.clone();
-                self.inner.tracker.spawn(async move {
-                    if let Err(e) = flushed.await {
-                        tracing::warn!(error = %e, %id, "could not flush the outcome; it will be retried after a restart");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, id = %record.id, "could not flush the outcome; it will be retried after a restart")
-            }
+        // A failed flush is logged by the store, which then refuses every write.
+        if let Err(e) = self.inner.store.flush_soon() {
+            tracing::warn!(error = %e, id = %record.id, "could not flush the outcome; it will be retried after a restart");
         }
     }
 }

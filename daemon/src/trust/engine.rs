@@ -149,6 +149,11 @@ pub fn friend_keys(f: &Friend) -> Option<PublicKeys> {
     })
 }
 
+/// A friend's peer id, as bytes.
+fn friend_id(f: &Friend) -> R<[u8; 16]> {
+    unhex::<16>(&f.id).ok_or_else(|| TrustError::Local("corrupt friend id".into()))
+}
+
 fn pending_keys(p: &PendingKey) -> Option<PublicKeys> {
     Some(PublicKeys {
         sign: unb64(&p.sign)?,
@@ -232,7 +237,7 @@ impl Trust {
     ) -> R<Outgoing> {
         let keys = friend_keys(f).ok_or_else(|| TrustError::Local("corrupt pinned key".into()))?;
         let id = random16();
-        let to = unhex::<16>(&f.id).ok_or_else(|| TrustError::Local("corrupt friend id".into()))?;
+        let to = friend_id(f)?;
         let env = seal::seal(
             Draft {
                 header: Header {
@@ -278,10 +283,7 @@ impl Trust {
                 super::payload::MAX_TEXT
             )));
         }
-        let f = self
-            .store
-            .friend(name)?
-            .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
+        let f = self.named(name)?;
         if f.pending.is_some() {
             return Err(TrustError::Local(format!("{name:?} has an unaccepted key change; compare the new safety number, then `clawlink friend accept-key {name}`")));
         }
@@ -315,10 +317,17 @@ impl Trust {
         status: ReceiptStatus,
         reason: Option<&str>,
     ) -> R<Outgoing> {
-        let f = self
-            .store
-            .friend(name)?
-            .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
+        self.answer_to(&self.named(name)?, ids, status, reason)
+    }
+
+    /// [`Trust::answer_many`] to the friend already looked up.
+    fn answer_to(
+        &self,
+        f: &Friend,
+        ids: &[String],
+        status: ReceiptStatus,
+        reason: Option<&str>,
+    ) -> R<Outgoing> {
         if ids.len() > super::payload::MAX_RECEIPT_IDS {
             return Err(TrustError::Local(format!(
                 "a receipt answers at most {} messages",
@@ -336,58 +345,46 @@ impl Trust {
         let body = ReceiptBody::for_ids(ids, status, reason.map(str::to_string))
             .ok_or_else(|| TrustError::Local("a receipt answers at least one message".into()))?
             .to_bytes();
-        self.draft_to(&self.identity(), &f, Kind::Receipt, &body)
+        self.draft_to(&self.identity(), f, Kind::Receipt, &body)
     }
 
-    /// The receipts from us to friend `name` answering `ids` (hex, distinct) with one status:
-    /// batched receipts of up to [`MAX_RECEIPT_IDS`](super::payload::MAX_RECEIPT_IDS) ids
-    /// when the friend's hello said it reads them, else one receipt per id (the form every
-    /// build reads).
+    /// The receipts from us to friend `name` answering `ids` (hex, distinct) with one status,
+    /// each with how many ids it answers: batched receipts of up to
+    /// [`MAX_RECEIPT_IDS`](super::payload::MAX_RECEIPT_IDS) ids when the friend's hello said it
+    /// reads them, else one receipt per id (the form every build reads).
     pub fn answer_batch(
         &self,
         name: &str,
         ids: &[String],
         status: ReceiptStatus,
         reason: Option<&str>,
-    ) -> R<Vec<Outgoing>> {
-        let per = if self.reads_batches(name)? {
+    ) -> R<Vec<(Outgoing, usize)>> {
+        let f = self.named(name)?;
+        let per = if self.friend_reads_batches(&f)? {
             super::payload::MAX_RECEIPT_IDS
         } else {
             1
         };
         ids.chunks(per)
-            .map(|chunk| self.answer_many(name, chunk, status, reason))
+            .map(|chunk| Ok((self.answer_to(&f, chunk, status, reason)?, chunk.len())))
             .collect()
     }
 
     /// Whether friend `name`'s hello said it reads batched receipts.
     pub fn reads_batches(&self, name: &str) -> R<bool> {
-        Ok(self
-            .features(name)?
-            .is_some_and(|f| f.has(FEATURE_RECEIPT_IDS)))
+        self.friend_reads_batches(&self.named(name)?)
     }
 
-    /// The features friend `name`'s hello named; `None` before its first hello.
-    pub fn features(&self, name: &str) -> R<Option<HelloBody>> {
-        let f = self
-            .store
-            .friend(name)?
-            .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
-        let id = unhex::<16>(&f.id).ok_or_else(|| TrustError::Local("corrupt friend id".into()))?;
-        Ok(self
-            .store
-            .features(&id)?
-            .map(|features| HelloBody { features }))
+    fn friend_reads_batches(&self, f: &Friend) -> R<bool> {
+        let features = self.store.features(&friend_id(f)?)?.unwrap_or_default();
+        Ok(features.iter().any(|x| x == FEATURE_RECEIPT_IDS))
     }
 
     /// Our hello to friend `name`, unless one naming the same features was queued for it
     /// before (`again`: whether or not); recorded as queued.
     pub fn hello(&self, name: &str, again: bool) -> R<Option<Outgoing>> {
-        let f = self
-            .store
-            .friend(name)?
-            .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
-        let id = unhex::<16>(&f.id).ok_or_else(|| TrustError::Local("corrupt friend id".into()))?;
+        let f = self.named(name)?;
+        let id = friend_id(&f)?;
         let ours = HelloBody::ours();
         if !again && self.store.told(&id)? == ours.features {
             return Ok(None);
@@ -395,6 +392,13 @@ impl Trust {
         let out = self.draft_to(&self.identity(), &f, Kind::Hello, &ours.to_bytes())?;
         self.store.set_told(&id, &ours.features)?;
         Ok(Some(out))
+    }
+
+    /// Friend `name`, or a local error naming it.
+    fn named(&self, name: &str) -> R<Friend> {
+        self.store
+            .friend(name)?
+            .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))
     }
 
     fn receipt(
@@ -553,10 +557,7 @@ impl Trust {
 
     /// Accepts a friend's pending key; returns the envelopes held for it, to open again.
     pub fn accept_key(&self, name: &str) -> R<Vec<String>> {
-        let mut f = self
-            .store
-            .friend(name)?
-            .ok_or_else(|| TrustError::Local(format!("no friend named {name:?}")))?;
+        let mut f = self.named(name)?;
         let p = f
             .pending
             .take()

@@ -135,17 +135,23 @@ async fn friends_exchange_messages_receipts_and_rotations() -> anyhow::Result<()
     Ok(())
 }
 
+/// B seals `n` messages to A (its "alice"), A opens each; their ids.
+fn messages_b_to_a(a: &Peer, b: &Peer, tag: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    (0..n)
+        .map(|i| {
+            let m = b.trust.seal_message("alice", &format!("{tag} {i}"))?;
+            assert!(matches!(a.trust.open(&m.text)?, Opened::Message { .. }));
+            Ok(m.id)
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn one_batched_receipt_answers_many_messages() -> anyhow::Result<()> {
     use super::payload::{ReceiptStatus, MAX_RECEIPT_IDS};
     let (a, b) = (peer()?, peer()?);
     befriend(&a, &b)?;
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let m = b.trust.seal_message("alice", &format!("burst {i}"))?;
-        assert!(matches!(a.trust.open(&m.text)?, Opened::Message { .. }));
-        ids.push(m.id);
-    }
+    let ids = messages_b_to_a(&a, &b, "burst", 5)?;
     let status_at_b = |id: &str| -> anyhow::Result<Option<String>> {
         let id = super::unhex::<16>(id).ok_or_else(|| anyhow::anyhow!("id"))?;
         Ok(b.trust.store().receipt(&id)?.map(|r| r.status))
@@ -192,18 +198,13 @@ async fn receipts_are_batched_only_for_a_friend_whose_hello_names_them() -> anyh
     use super::payload::{ReceiptStatus, FEATURE_RECEIPT_IDS};
     let (a, b) = (peer()?, peer()?);
     befriend(&a, &b)?;
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let m = b.trust.seal_message("alice", &format!("m{i}"))?;
-        assert!(matches!(a.trust.open(&m.text)?, Opened::Message { .. }));
-        ids.push(m.id);
-    }
+    let ids = messages_b_to_a(&a, &b, "m", 3)?;
     assert!(!a.trust.reads_batches("bob")?, "no hello from B yet");
     let singles = a
         .trust
         .answer_batch("bob", &ids, ReceiptStatus::Stored, None)?;
     assert_eq!(singles.len(), 3, "one receipt per id before B's hello");
-    for (r, id) in singles.iter().zip(&ids) {
+    for ((r, _), id) in singles.iter().zip(&ids) {
         let Opened::Receipt { for_ids, .. } = b.trust.open(&r.text)? else {
             anyhow::bail!("not a receipt");
         };
@@ -244,7 +245,7 @@ async fn receipts_are_batched_only_for_a_friend_whose_hello_names_them() -> anyh
         1,
         "one receipt for all once B said it reads them"
     );
-    let Opened::Receipt { for_ids, .. } = b.trust.open(&batched[0].text)? else {
+    let Opened::Receipt { for_ids, .. } = b.trust.open(&batched[0].0.text)? else {
         anyhow::bail!("not a receipt");
     };
     assert_eq!(for_ids, ids);

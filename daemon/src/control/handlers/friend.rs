@@ -89,6 +89,7 @@ fn view(trust: &Trust, f: &crate::store::trust::Friend) -> FriendView {
             seal: crate::trust::unb64_pub(&p.seal)?,
         })
     });
+    let id = crate::trust::unhex::<16>(&f.id);
     FriendView {
         name: f.name.clone(),
         id: f.id.clone(),
@@ -105,11 +106,10 @@ fn view(trust: &Trust, f: &crate::store::trust::Friend) -> FriendView {
         }
         .into(),
         new_safety_number: pending.map(|k| trust.safety_number(&k)),
-        held: crate::trust::unhex::<16>(&f.id)
+        held: id
             .map(|id| trust.store().held_count(&id) as u64)
             .unwrap_or(0),
-        features: crate::trust::unhex::<16>(&f.id)
-            .and_then(|id| trust.store().features(&id).ok().flatten()),
+        features: id.and_then(|id| trust.store().features(&id).ok().flatten()),
     }
 }
 
